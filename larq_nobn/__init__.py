@@ -1,7 +1,31 @@
-"""larq-nobn: binary neural networks without batch normalization, or with a better one."""
+"""larq-nobn: binary neural networks without batch normalization, or with a better one.
+
+`import larq_nobn` makes sure TensorFlow runs with Keras 2 (`tf-keras`), which larq and
+Larq Compute Engine need, and registers every layer, quantizer and optimizer of the
+library with Keras, so `tf.keras.models.load_model` needs no `custom_objects`.
+"""
 
 from larq_nobn._keras2 import ensure_keras2
 
 ensure_keras2()
 
+from larq_nobn.layers import (  # noqa: E402
+    RPReLU,
+    ScaledWSQuantConv2D,
+    ScaledWSQuantDense,
+    ScaledWSQuantDepthwiseConv2D,
+)
+from larq_nobn.normalization import ABN  # noqa: E402
+from larq_nobn.quantizers import ChannelScaledSign, RSign  # noqa: E402
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "ABN",
+    "ChannelScaledSign",
+    "RPReLU",
+    "RSign",
+    "ScaledWSQuantConv2D",
+    "ScaledWSQuantDense",
+    "ScaledWSQuantDepthwiseConv2D",
+]

@@ -1,0 +1,284 @@
+"""Scaled-weight-standardized (ScaledWS) quantized layers and RPReLU."""
+
+import contextlib
+import logging
+import math
+
+import larq as lq
+import tensorflow as tf
+
+__all__ = [
+    "RPReLU",
+    "ScaledWSQuantConv2D",
+    "ScaledWSQuantDense",
+    "ScaledWSQuantDepthwiseConv2D",
+]
+
+
+class StandardizedKernel:
+    r"""The kernel transform of a ScaledWS layer: standardize, quantize, scale by gain.
+
+    \\[
+    \hat{W} = \frac{W - \mathrm{mean}(W)}{\mathrm{std}(W) + \epsilon}
+              \cdot \frac{1}{\sqrt{\text{fan\_in}}}, \qquad
+    W_{\text{used}} = q(\hat{W}) \cdot \text{gain}
+    \\]
+
+    Mean and biased standard deviation are taken per output channel (over every axis
+    but `channel_axes`), in float32. `q` is the layer's kernel quantizer, or the identity
+    when there is none. The object is what larq's `QuantizedVariable` calls when the
+    kernel is read, so `layer.kernel` inside the layer returns the kernel actually used,
+    and its `precision` is that of `q` (1 for a binary quantizer), which is what
+    `larq.models.summary`, `Bop` and `CaseOptimizer` look at.
+    """
+
+    def __init__(self, layer, quantizer, channel_axes):
+        self.layer = layer
+        self.quantizer = quantizer
+        self.channel_axes = channel_axes
+        self.precision = getattr(quantizer, "precision", None) or 32
+
+    def __call__(self, kernel):
+        rank = kernel.shape.rank
+        keep = {a % rank for a in self.channel_axes}
+        axes = [i for i in range(rank) if i not in keep]
+        fan_in = math.prod(kernel.shape[i] for i in axes)
+        w = tf.cast(kernel, tf.float32)
+        mean, variance = tf.nn.moments(w, axes, keepdims=True)
+        # 1e-12 keeps the gradient of the square root finite for a constant channel.
+        std = tf.sqrt(variance + 1e-12)
+        w_hat = (w - mean) / ((std + self.layer.ws_epsilon) * math.sqrt(fan_in))
+        if self.quantizer is not None:
+            w_hat = self.quantizer(w_hat)
+        gain = tf.reshape(self.layer.gain, [kernel.shape[i] for i in sorted(keep)])
+        return tf.cast(w_hat * tf.cast(gain, tf.float32), kernel.dtype)
+
+
+@contextlib.contextmanager
+def _no_weight_clip_warning():
+    """larq warns about binary kernels without `kernel_constraint`; with standardized
+    kernels the latent weights' scale is irrelevant, so the warning does not apply."""
+    logger = logging.getLogger("larq.layers_base")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+class _ScaledWSMixin:
+    """Adds the trainable per-output `gain` and the standardized kernel to a larq layer.
+
+    Subclasses set `_kernel_name` (the larq weight it transforms), `_quantizer_attr` (the
+    attribute holding the user's quantizer), `_channel_axes` and `_gain_size`.
+    """
+
+    _kernel_name = "kernel"
+    _quantizer_attr = "kernel_quantizer"
+    _channel_axes = (-1,)
+
+    def __init__(
+        self,
+        *args,
+        ws_epsilon=1e-5,
+        gain_initializer="ones",
+        gain_regularizer=None,
+        gain_constraint=None,
+        **kwargs,
+    ):
+        if not ws_epsilon > 0:
+            raise ValueError(f"`ws_epsilon` must be > 0, got {ws_epsilon!r}.")
+        self.ws_epsilon = float(ws_epsilon)
+        self.gain_initializer = tf.keras.initializers.get(gain_initializer)
+        self.gain_regularizer = tf.keras.regularizers.get(gain_regularizer)
+        self.gain_constraint = tf.keras.constraints.get(gain_constraint)
+        with _no_weight_clip_warning():
+            super().__init__(*args, **kwargs)
+
+    def _get_quantizer(self, name):
+        if name != self._kernel_name:
+            return super()._get_quantizer(name)
+        return StandardizedKernel(
+            self, getattr(self, self._quantizer_attr), self._channel_axes
+        )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        kernel = getattr(self, self._kernel_name)
+        rank = kernel.shape.rank
+        keep = sorted(a % rank for a in self._channel_axes)
+        self.gain = self.add_weight(
+            name="gain",
+            shape=(math.prod(kernel.shape[i] for i in keep),),
+            initializer=self.gain_initializer,
+            regularizer=self.gain_regularizer,
+            constraint=self.gain_constraint,
+            trainable=True,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ws_epsilon": self.ws_epsilon,
+            "gain_initializer": tf.keras.initializers.serialize(self.gain_initializer),
+            "gain_regularizer": tf.keras.regularizers.serialize(self.gain_regularizer),
+            "gain_constraint": tf.keras.constraints.serialize(self.gain_constraint),
+        }
+
+
+_WS_DOC = r"""
+
+    The latent kernel is standardized per output channel before the kernel quantizer
+    (scaled weight standardization, NFNets / "BNN - BN = ?"):
+
+    \\[
+    W_{\text{used}} = q\left(\frac{W - \mathrm{mean}_o(W)}
+        {(\mathrm{std}_o(W) + \epsilon_{ws})\sqrt{\text{fan\_in}}}\right)
+        \cdot \text{gain}_o
+    \\]
+
+    with the mean and the biased standard deviation over every kernel axis but the
+    output one (AXES), `fan_in` the number of weights averaged over, and a trainable
+    per-output `gain` (weight `gain`, shape `(out,)`, initialized to ones). With
+    `kernel_quantizer=None` and `input_quantizer=None` this is a full-precision ScaledWS
+    layer as in NFNets; with `kernel_quantizer=larq_nobn.ChannelScaledSign()` and a sign
+    `input_quantizer` it is the BN-free paper's binary layer. The standardization and the
+    gain are computed from the latent weights on every read, so the saved weights are
+    the latent `kernel` and `gain`; `layer.kernel` inside the layer is the kernel used.
+    LCE folds the standardization of a constant kernel into a constant, and a binary
+    kernel becomes a binary convolution with the per-channel factors in its output
+    multiplier.
+
+    # Arguments
+        ws_epsilon: Added to the standard deviation, 1e-5 as in "BNN - BN = ?".
+        gain_initializer: Initializer of `gain`.
+        gain_regularizer: Optional regularizer of `gain`.
+        gain_constraint: Optional constraint of `gain`.
+        **kwargs: Every argument of the larq layer BASE.
+
+    # Raises
+        ValueError: for `ws_epsilon <= 0`.
+
+    # References
+        - [Brock et al. Characterizing signal propagation to close the performance gap
+          in unnormalized ResNets](https://arxiv.org/abs/2101.08692)
+        - [BNN - BN = ?: Training Binary Neural Networks without Batch
+          Normalization](https://arxiv.org/abs/2104.08215)
+"""
+
+
+def _ws_doc(axes, base):
+    return _WS_DOC.replace("AXES", axes).replace("BASE", base)
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class ScaledWSQuantConv2D(_ScaledWSMixin, lq.layers.QuantConv2D):
+    __doc__ = "2D convolution with a scaled-weight-standardized, quantized kernel." + (
+        _ws_doc("kh, kw, in", "`larq.layers.QuantConv2D`")
+    )
+
+    def __init__(self, *args, use_bias=False, **kwargs):
+        super().__init__(*args, use_bias=use_bias, **kwargs)
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class ScaledWSQuantDense(_ScaledWSMixin, lq.layers.QuantDense):
+    __doc__ = "Dense layer with a scaled-weight-standardized, quantized kernel." + (
+        _ws_doc("in", "`larq.layers.QuantDense`")
+    )
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class ScaledWSQuantDepthwiseConv2D(_ScaledWSMixin, lq.layers.QuantDepthwiseConv2D):
+    __doc__ = (
+        "Depthwise 2D convolution with a scaled-weight-standardized, quantized kernel."
+        + _ws_doc(
+            "kh, kw; one unit per input channel and multiplier, so `gain` has "
+            "`in * depth_multiplier` entries and a `ChannelScaledSign` quantizer needs "
+            "`channel_axes=(-2, -1)`",
+            "`larq.layers.QuantDepthwiseConv2D`",
+        )
+    )
+    _kernel_name = "depthwise_kernel"
+    _quantizer_attr = "depthwise_quantizer"
+    _channel_axes = (-2, -1)
+
+    def __init__(self, *args, use_bias=False, **kwargs):
+        super().__init__(*args, use_bias=use_bias, **kwargs)
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class RPReLU(tf.keras.layers.Layer):
+    r"""ReActNet's RPReLU: a PReLU with learned input and output shifts per channel.
+
+    \\[
+    y_c = \begin{cases} x_c - \gamma_c + \zeta_c & x_c > \gamma_c \\
+          \beta_c (x_c - \gamma_c) + \zeta_c & \text{otherwise} \end{cases}
+    \\]
+
+    # Arguments
+        slope_initializer: Initializer of the negative slope \\(\beta\\) (0.25).
+        shift_initializer: Initializer of both shifts \\(\gamma\\), \\(\zeta\\) (zeros).
+        shift_regularizer: Optional regularizer of both shifts.
+        axis: The channel axis.
+
+    # Returns
+        A tensor of the input's shape.
+
+    # References
+        - [ReActNet: Towards Precise Binary Neural Network with Generalized Activation
+          Functions](https://arxiv.org/abs/2003.03488)
+    """
+
+    def __init__(
+        self,
+        slope_initializer=tf.keras.initializers.Constant(0.25),
+        shift_initializer="zeros",
+        shift_regularizer=None,
+        axis=-1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.slope_initializer = tf.keras.initializers.get(slope_initializer)
+        self.shift_initializer = tf.keras.initializers.get(shift_initializer)
+        self.shift_regularizer = tf.keras.regularizers.get(shift_regularizer)
+        self.axis = axis
+
+    def build(self, input_shape):
+        channels = tf.TensorShape(input_shape)[self.axis]
+        if channels is None:
+            raise ValueError(f"RPReLU needs a known channel axis, got {input_shape}.")
+        weight = dict(shape=(channels,), regularizer=self.shift_regularizer)
+        self.input_shift = self.add_weight(
+            name="input_shift", initializer=self.shift_initializer, **weight
+        )
+        self.slope = self.add_weight(
+            name="slope", shape=(channels,), initializer=self.slope_initializer
+        )
+        self.output_shift = self.add_weight(
+            name="output_shift", initializer=self.shift_initializer, **weight
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        shape = [1] * inputs.shape.rank
+        shape[self.axis] = -1
+
+        def channel(v):
+            return tf.cast(tf.reshape(v, shape), inputs.dtype)
+
+        x = inputs - channel(self.input_shift)
+        x = tf.where(x > 0, x, x * channel(self.slope))
+        return x + channel(self.output_shift)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "slope_initializer": tf.keras.initializers.serialize(self.slope_initializer),
+            "shift_initializer": tf.keras.initializers.serialize(self.shift_initializer),
+            "shift_regularizer": tf.keras.regularizers.serialize(self.shift_regularizer),
+            "axis": self.axis,
+        }

@@ -1,5 +1,7 @@
-"""Building blocks shared by the zoo: norm selection and the variance bookkeeping of
-BN-free residual networks.
+"""Building blocks shared by the zoo: norm selection, the variance bookkeeping of
+BN-free residual networks, the binary convolution of each variant and the residual
+blocks of ReActNet-A (`reactnet_block`), Bi-Real Net / ReActNet-18 (`bireal_block`) and
+BinaryNet.pytorch's CIFAR ResNet (`binarynet_basic_block`).
 
 Every zoo model takes `norm` in `NORMS`:
 
@@ -14,11 +16,35 @@ Every zoo model takes `norm` in `NORMS`:
 
 import math
 
+import larq as lq
 import tensorflow as tf
 
+from larq_nobn.layers import RPReLU, ScaledWSQuantConv2D, _no_weight_clip_warning
 from larq_nobn.normalization import ABN
+from larq_nobn.quantizers import ChannelScaledSign, RSign
 
-__all__ = ["NORMS", "ExpectedVariance", "check_norm", "normalize"]
+__all__ = [
+    "ALPHA",
+    "BINARIZATIONS",
+    "CLASSIFIER_NAME",
+    "CLASSIFIER_REGEX",
+    "NORMS",
+    "ExpectedVariance",
+    "HardTanh",
+    "binary_conv",
+    "binarynet_basic_block",
+    "bireal_block",
+    "check_choice",
+    "check_input_shape",
+    "check_norm",
+    "check_pad_values",
+    "check_num_classes",
+    "classifier",
+    "full_precision_conv",
+    "normalize",
+    "reactnet_block",
+    "scaled_width",
+]
 
 NORMS = ("bn", "abn", "bf", "none")
 
@@ -102,3 +128,542 @@ class ExpectedVariance:
     def reset(self):
         """Back to unit variance (after a transition block)."""
         self.variance = 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# Layers and residual blocks shared by the zoo's residual networks (ReActNet-A,
+# ReActNet-18 and the ABN paper's CIFAR ResNet).
+# ---------------------------------------------------------------------------------------
+
+#: Name of every zoo model's final full-precision dense layer. Its `kernel` and `bias`
+#: are the only variables that adaptive gradient clipping leaves alone.
+CLASSIFIER_NAME = "classifier"
+
+#: Regex matching the variable names of the classifier (`classifier/kernel:0`,
+#: `classifier/bias:0`, also under an outer name scope or with Keras' `_1` suffix) and
+#: nothing else; what the zoo modules export as `AGC_EXCLUDE`.
+CLASSIFIER_REGEX = r"(^|/)" + CLASSIFIER_NAME + r"(_\d+)?/(kernel|bias)(:\d+)?$"
+
+#: The kinds of binary convolution `binary_conv` builds.
+BINARIZATIONS = ("reactnet", "binarynet")
+
+#: Residual branch weight of the BN-free networks ("BNN - BN = ?").
+ALPHA = 0.2
+
+
+def check_choice(value, accepted, what):
+    """Return `value` if it is in `accepted`, else raise a ValueError listing them.
+
+    # Arguments
+        value: The value to check.
+        accepted: The accepted values.
+        what: The argument's name, for the message.
+
+    # Raises
+        ValueError: if `value` is not one of `accepted`.
+    """
+    if value not in accepted:
+        raise ValueError(
+            f"Unknown {what} {value!r}: accepted values are "
+            f"{', '.join(map(repr, accepted))}."
+        )
+    return value
+
+
+def scaled_width(channels, width_multiplier):
+    """`channels * width_multiplier` rounded, at least 1.
+
+    # Raises
+        ValueError: for a `width_multiplier` that is not a positive number.
+    """
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, (int, float))
+        or not width_multiplier > 0
+    ):
+        raise ValueError(
+            f"`width_multiplier` must be a positive number, got {width_multiplier!r}."
+        )
+    return max(1, int(round(channels * width_multiplier)))
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class HardTanh(tf.keras.layers.Layer):
+    r"""PyTorch's `Hardtanh`: \\(y = \min(\max(x, \text{min\_value}), \text{max\_value})\\).
+
+    The activation of BinaryNet.pytorch (and so of the ABN paper's models): followed by a
+    sign with an identity straight-through gradient it gives the clipped STE. Its
+    gradient is 1 inside the interval and 0 outside.
+
+    # Arguments
+        min_value: Lower bound (-1).
+        max_value: Upper bound (1).
+
+    # Raises
+        ValueError: if `min_value >= max_value`.
+    """
+
+    def __init__(self, min_value=-1.0, max_value=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not float(min_value) < float(max_value):
+            raise ValueError(
+                f"`min_value` must be < `max_value`, got {min_value!r} and {max_value!r}."
+            )
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+
+    def call(self, inputs):
+        return tf.clip_by_value(inputs, self.min_value, self.max_value)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+        }
+
+
+def check_pad_values(pad_values):
+    """Return `pad_values` as a float if it is 1.0 or 0.0, else raise a ValueError."""
+    if isinstance(pad_values, bool) or pad_values not in (0.0, 1.0):
+        raise ValueError(
+            f"Unknown pad_values {pad_values!r}: accepted values are 1.0 (the value of a "
+            "binary +1, LCE's fast path) and 0.0 (zero padding, as PyTorch)."
+        )
+    return float(pad_values)
+
+
+def binary_conv(
+    filters,
+    kernel_size,
+    *,
+    norm,
+    strides=1,
+    binarization="reactnet",
+    pad_values=1.0,
+    name=None,
+):
+    """A binary convolution layer (weights and inputs binarized) for variant `norm`.
+
+    `kernel_size > 1` uses `padding="same"` filled with `pad_values` (1.0: LCE's fast,
+    bitpacked path; 0.0: zero padding as PyTorch, which LCE only runs on ARM); 1x1
+    convolutions use `"valid"`. No bias (a following normalization or residual sum makes
+    it redundant, and every reference leaves it out).
+
+    | `binarization` | `norm`               | layer                                     |
+    |----------------|----------------------|-------------------------------------------|
+    | `"reactnet"`   | `"bn"/"abn"/"none"`  | `QuantConv2D`, weights `ChannelScaledSign`, inputs `RSign` |
+    | `"binarynet"`  | `"bn"/"abn"/"none"`  | `QuantConv2D`, weights and inputs `ste_sign`, `weight_clip` |
+    | either         | `"bf"`               | `ScaledWSQuantConv2D`, weights `ChannelScaledSign`, inputs `RSign` |
+
+    - `"reactnet"`: ReActNet's `HardBinaryConv`: sign of the latent weights times their
+      mean magnitude per output channel, with the unscaled clamp straight-through
+      gradient and no weight clipping, on `sign(x + b)` with a learned per-channel
+      shift `b` (ReActNet's `LearnableBias` + sign, Bi-Real backward).
+    - `"binarynet"`: BinaryNet.pytorch's `BinarizeConv2d` as the ABN reference code uses
+      it: plain sign of weights and inputs (STE), latent weights clipped to [-1, 1] after
+      each update (`weight_clip`).
+    - `"bf"`: the "BNN - BN = ?" binary conv: scaled weight standardization, then the
+      per-channel scaled sign, times a learned gain, on RSign inputs. The learned
+      threshold replaces what a normalization layer's shift did for the sign.
+
+    # Arguments
+        filters: Number of output channels.
+        kernel_size: Integer, the square kernel size.
+        norm: One of `NORMS`.
+        strides: Integer stride.
+        binarization: One of `BINARIZATIONS`.
+        pad_values: 1.0 or 0.0.
+        name: Layer name.
+
+    # Returns
+        An unbuilt layer, whose kernel reports `precision == 1`.
+
+    # Raises
+        ValueError: for an unknown `norm`, `binarization` or `pad_values`.
+    """
+    check_norm(norm)
+    check_choice(binarization, BINARIZATIONS, "binarization")
+    common = dict(
+        filters=filters,
+        kernel_size=kernel_size,
+        strides=strides,
+        padding="same" if kernel_size > 1 else "valid",
+        pad_values=check_pad_values(pad_values),
+        use_bias=False,
+        name=name,
+    )
+    if norm == "bf":
+        return ScaledWSQuantConv2D(
+            input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
+        )
+    if binarization == "binarynet":
+        return lq.layers.QuantConv2D(
+            input_quantizer="ste_sign",
+            kernel_quantizer="ste_sign",
+            kernel_constraint="weight_clip",
+            **common,
+        )
+    with _no_weight_clip_warning():
+        return lq.layers.QuantConv2D(
+            input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
+        )
+
+
+def full_precision_conv(filters, kernel_size, *, norm, strides=1, name=None):
+    """A full-precision convolution (stem, Bi-Real shortcut) for variant `norm`.
+
+    `"bf"`: `ScaledWSQuantConv2D` without quantizers (the NFNet ScaledWS conv, as the
+    BN-free paper uses for its stem and shortcut convs); otherwise a plain `Conv2D`.
+    Both without bias and with zero `"same"` padding.
+
+    # Raises
+        ValueError: for an unknown `norm`.
+    """
+    check_norm(norm)
+    common = dict(
+        filters=filters,
+        kernel_size=kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        name=name,
+    )
+    if norm == "bf":
+        return ScaledWSQuantConv2D(**common)
+    return tf.keras.layers.Conv2D(**common)
+
+
+def classifier(x, num_classes, *, pool=True):
+    """Global average pool and the full-precision dense classifier (`CLASSIFIER_NAME`).
+
+    A plain `Dense` with bias in every variant: the BN-free paper (like NFNets) keeps an
+    ordinary linear classifier, which adaptive gradient clipping excludes.
+
+    # Arguments
+        x: Input tensor: NHWC feature maps, or features when `pool=False`.
+        num_classes: Number of logits.
+        pool: Apply `GlobalAveragePooling2D` (layer `avg_pool`) first.
+
+    # Returns
+        The logits.
+
+    # Raises
+        ValueError: for a `num_classes` that is not a positive integer.
+    """
+    check_num_classes(num_classes)
+    if pool:
+        x = tf.keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return tf.keras.layers.Dense(num_classes, name=CLASSIFIER_NAME)(x)
+
+
+def check_num_classes(num_classes):
+    """Return `num_classes` if it is a positive integer, else raise a ValueError."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
+    return num_classes
+
+
+def check_input_shape(input_shape):
+    """Return `input_shape` as a tuple `(height, width, channels)` or raise ValueError."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(d is None or (isinstance(d, int) and d > 0) for d in shape)
+        or shape[-1] is None
+    ):
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) with a known number of "
+            f"channels, got {input_shape!r}."
+        )
+    return shape
+
+
+def _scale(x, value, name):
+    """Multiply by a fixed scalar (alpha or beta of a BN-free block)."""
+    return tf.keras.layers.Rescaling(value, name=name)(x)
+
+
+def _variance_for(norm, variance):
+    if norm != "bf":
+        return None
+    return ExpectedVariance(ALPHA) if variance is None else variance
+
+
+def reactnet_block(
+    x, filters, *, norm, strides=1, variance=None, pad_values=1.0, name="block"
+):
+    """ReActNet-A's basic block: RSign, binary 3x3 conv, RSign, binary 1x1 conv.
+
+    `filters` is the number of output channels: the input's (a normal block) or twice it
+    (a channel-doubling block). Residuals (`x_in`, `out1` as in REFERENCE and the
+    papers), with `bconv` the layer of `binary_conv`:
+
+    - `"bn"` (ReActNet): `out1 = RPReLU(shortcut + BN(bconv3x3(x)))`, then
+      `out = RPReLU(out1 + BN(bconv1x1(out1)))`; `"abn"` uses `ABN` for each `BN`,
+      `"none"` deletes them.
+    - `"bf"` ("BNN - BN = ?", alpha = `variance.alpha`, beta = `variance.beta`):
+      `x_in = beta1 * x`, `out1 = RPReLU(shortcut + alpha * bconv3x3(x_in))`,
+      `out1_in = beta2 * out1`, `out = RPReLU(out1 + alpha * bconv1x1(out1_in))`; the
+      expected variance grows by alpha^2 per residual and is reset to 1 after a
+      stride-2 block.
+
+    The shortcut of the first residual is `x` (stride 1) or `AvgPool2D(2)` of `x`
+    (`x_in` for `"bf"`) for stride 2; the pool uses `"same"` padding, so odd feature
+    maps (e.g. 7x7 from a 28x28 input) round up like the strided convolution (on even
+    sizes this is PyTorch's `AvgPool2d(2, 2)`).
+
+    Channel doubling: the references apply two 1x1 binary convolutions (in -> in) to the
+    same sign input and concatenate `out1 + conv_1` and `out1 + conv_2`. Every operation
+    of these branches (weight sign and scale, ScaledWS, gain, BN/ABN) is per output
+    channel, so this is exactly one 1x1 binary convolution in -> 2 in on that sign
+    input plus `concat(out1, out1)`, which is what is built: it keeps ReActNet's single
+    shared learnable shift before the sign (`move21`), has the same binary weights
+    (in x 2 in) and becomes one `LceBconv2d`.
+
+    Layer names: `{name}_conv3x3`, `{name}_conv1x1`, `{name}_norm1/2`, `{name}_rprelu1/2`,
+    `{name}_pool`, and for `"bf"` `{name}_beta1/2` and `{name}_alpha1/2` (`Rescaling`
+    layers whose `scale` is the scalar).
+
+    # Arguments
+        x: Input tensor (NHWC).
+        filters: Output channels: `x`'s channels or twice that.
+        norm: One of `NORMS`.
+        strides: 1 or 2.
+        variance: The network's `ExpectedVariance` (`"bf"` only; updated in place).
+            `None` starts a fresh one with alpha = 0.2.
+        pad_values: Padding value of the 3x3 binary convolution (1.0 or 0.0).
+        name: Prefix of the layer names.
+
+    # Returns
+        The output tensor, `filters` channels, spatial size divided by `strides`.
+
+    # Raises
+        ValueError: for an unknown `norm` or `pad_values`, `strides` not 1 or 2, or
+            `filters` neither the input's channels nor twice them.
+
+    # References
+        - [ReActNet](https://arxiv.org/abs/2003.03488)
+        - [BNN - BN = ?](https://arxiv.org/abs/2104.08215)
+    """
+    check_norm(norm)
+    check_choice(strides, (1, 2), "strides")
+    in_channels = x.shape[-1]
+    if filters not in (in_channels, 2 * in_channels):
+        raise ValueError(
+            f"A ReActNet block maps {in_channels} channels to {in_channels} or "
+            f"{2 * in_channels}, got filters={filters!r}."
+        )
+    variance = _variance_for(norm, variance)
+    bf = variance is not None
+
+    x_in = _scale(x, variance.beta, f"{name}_beta1") if bf else x
+    y = binary_conv(
+        in_channels,
+        3,
+        norm=norm,
+        strides=strides,
+        pad_values=pad_values,
+        name=f"{name}_conv3x3",
+    )(x_in)
+    y = normalize(y, norm, f"{name}_norm1")
+    if bf:
+        y = _scale(y, variance.alpha, f"{name}_alpha1")
+        variance.add_branch()
+    shortcut = x
+    if strides == 2:
+        shortcut = tf.keras.layers.AveragePooling2D(
+            2, padding="same", name=f"{name}_pool"
+        )(x_in)
+    out1 = tf.keras.layers.Add(name=f"{name}_add1")([shortcut, y])
+    out1 = RPReLU(name=f"{name}_rprelu1")(out1)
+
+    out1_in = _scale(out1, variance.beta, f"{name}_beta2") if bf else out1
+    y = binary_conv(filters, 1, norm=norm, name=f"{name}_conv1x1")(out1_in)
+    y = normalize(y, norm, f"{name}_norm2")
+    if bf:
+        y = _scale(y, variance.alpha, f"{name}_alpha2")
+        variance.add_branch()
+    shortcut = out1
+    if filters != in_channels:
+        shortcut = tf.keras.layers.Concatenate(name=f"{name}_concat")([out1, out1])
+    out = tf.keras.layers.Add(name=f"{name}_add2")([shortcut, y])
+    out = RPReLU(name=f"{name}_rprelu2")(out)
+    if bf and strides == 2:
+        variance.reset()
+    return out
+
+
+def bireal_block(
+    x, filters, *, norm, strides=1, variance=None, pad_values=1.0, name="block"
+):
+    """Bi-Real Net / ReActNet-18 residual: one binary 3x3 convolution per shortcut.
+
+    - `"bn"`: `out = RPReLU(shortcut + BN(bconv3x3(x)))`; `"abn"` uses `ABN`,
+      `"none"` deletes every normalization.
+    - `"bf"`: `x_in = beta * x`, `out = RPReLU(shortcut + alpha * bconv3x3(x_in))`,
+      expected variance += alpha^2, reset to 1 after a downsampling block (as in
+      ReActNet-A's BN-free blocks).
+
+    The shortcut is `x`, or for a downsampling block (stride 2 or new width) Bi-Real's
+    `AvgPool2D(2)` (stride 2 only, `"same"` padding) -> full-precision 1x1 conv ->
+    normalization (`"bf"`: of `x_in`, with a ScaledWS 1x1 conv and no normalization).
+
+    Layer names: `{name}_conv3x3`, `{name}_norm`, `{name}_rprelu`, `{name}_pool`,
+    `{name}_shortcut_conv`, `{name}_shortcut_norm`, and for `"bf"` `{name}_beta`,
+    `{name}_alpha`.
+
+    # Arguments
+        x: Input tensor (NHWC).
+        filters: Output channels.
+        norm: One of `NORMS`.
+        strides: 1 or 2.
+        variance: The network's `ExpectedVariance` (`"bf"` only; updated in place).
+        pad_values: Padding value of the binary convolution (1.0 or 0.0).
+        name: Prefix of the layer names.
+
+    # Returns
+        The output tensor.
+
+    # Raises
+        ValueError: for an unknown `norm` or `pad_values`, or `strides` not 1 or 2.
+
+    # References
+        - [Bi-Real Net](https://arxiv.org/abs/1808.00278)
+        - [ReActNet](https://arxiv.org/abs/2003.03488)
+        - [BNN - BN = ?](https://arxiv.org/abs/2104.08215)
+    """
+    check_norm(norm)
+    check_choice(strides, (1, 2), "strides")
+    variance = _variance_for(norm, variance)
+    bf = variance is not None
+    downsample = strides != 1 or filters != x.shape[-1]
+
+    x_in = _scale(x, variance.beta, f"{name}_beta") if bf else x
+    y = binary_conv(
+        filters,
+        3,
+        norm=norm,
+        strides=strides,
+        pad_values=pad_values,
+        name=f"{name}_conv3x3",
+    )(x_in)
+    y = normalize(y, norm, f"{name}_norm")
+    if bf:
+        y = _scale(y, variance.alpha, f"{name}_alpha")
+        variance.add_branch()
+    shortcut = x
+    if downsample:
+        shortcut = x_in
+        if strides != 1:
+            shortcut = tf.keras.layers.AveragePooling2D(
+                strides, padding="same", name=f"{name}_pool"
+            )(shortcut)
+        shortcut = full_precision_conv(filters, 1, norm=norm, name=f"{name}_shortcut_conv")(
+            shortcut
+        )
+        shortcut = normalize(shortcut, norm, f"{name}_shortcut_norm")
+    out = tf.keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    out = RPReLU(name=f"{name}_rprelu")(out)
+    if bf and downsample:
+        variance.reset()
+    return out
+
+
+def binarynet_basic_block(
+    x,
+    filters,
+    *,
+    norm,
+    strides=1,
+    variance=None,
+    pad_values=1.0,
+    output_activation=True,
+    name="block",
+):
+    """The BasicBlock of BinaryNet.pytorch's CIFAR ResNet (used by the ABN paper).
+
+    - `"bn"`: `y = bconv(HardTanh(BN(bconv(x, stride))))`, shortcut `x` or
+      `BN(bconv1x1(x, stride))` (a binary 1x1 convolution), `out = y + shortcut`, then
+      `HardTanh(BN(out))` unless `output_activation=False` (the reference's last block,
+      whose normalization and activation the head applies after pooling).
+      Binary convolutions are `binary_conv(binarization="binarynet")`: sign of weights and
+      inputs, weights clipped; the inputs are HardTanh outputs, so sign + HardTanh is the
+      clipped straight-through estimator. `"abn"` uses `ABN` for every `BN`, `"none"`
+      deletes them.
+    - `"bf"` (designed here from the "BNN - BN = ?" principles): the residual stream
+      stays linear and unnormalized; the branch sees `x_in = beta * x`:
+      `y = alpha * bconv(bconv(x_in, stride))`, shortcut `x` or `bconv1x1(x_in, stride)`
+      (kept binary, as in the reference), `out = shortcut + y`; every binary conv is the
+      BN-free ScaledWS binary conv with an RSign input (its learned threshold replaces the
+      BN shift before each sign, its Bi-Real backward replaces HardTanh's gradient
+      clipping, so the HardTanh layers are dropped); expected variance += alpha^2, reset
+      to 1 after a downsampling block.
+
+    # Arguments
+        x: Input tensor (NHWC).
+        filters: Output channels.
+        norm: One of `NORMS`.
+        strides: 1 or 2.
+        variance: The network's `ExpectedVariance` (`"bf"` only; updated in place).
+        pad_values: Padding value of the 3x3 binary convolutions (1.0 or 0.0).
+        output_activation: Apply the block's final normalization and HardTanh (not
+            `"bf"`, which has none).
+        name: Prefix of the layer names.
+
+    # Returns
+        The output tensor.
+
+    # Raises
+        ValueError: for an unknown `norm` or `pad_values`, or `strides` not 1 or 2.
+
+    # References
+        - [BinaryNet](https://arxiv.org/abs/1602.02830) and its PyTorch code
+          (itayhubara/BinaryNet.pytorch, `resnet_binary`)
+        - [Attention-based BN](https://doi.org/10.3390/e27060645)
+    """
+    check_norm(norm)
+    check_choice(strides, (1, 2), "strides")
+    variance = _variance_for(norm, variance)
+    bf = variance is not None
+    downsample = strides != 1 or filters != x.shape[-1]
+
+    def bconv(kernel_size, stride, conv_name):
+        return binary_conv(
+            filters,
+            kernel_size,
+            norm=norm,
+            strides=stride,
+            binarization="binarynet",
+            pad_values=pad_values,
+            name=f"{name}_{conv_name}",
+        )
+
+    x_in = _scale(x, variance.beta, f"{name}_beta") if bf else x
+    y = bconv(3, strides, "conv1")(x_in)
+    if not bf:
+        y = normalize(y, norm, f"{name}_norm1")
+        y = HardTanh(name=f"{name}_tanh1")(y)
+    y = bconv(3, 1, "conv2")(y)
+    if bf:
+        y = _scale(y, variance.alpha, f"{name}_alpha")
+        variance.add_branch()
+    shortcut = x
+    if downsample:
+        shortcut = bconv(1, strides, "shortcut_conv")(x_in)
+        shortcut = normalize(shortcut, norm, f"{name}_shortcut_norm")
+    out = tf.keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    if bf:
+        if downsample:
+            variance.reset()
+    elif output_activation:
+        out = normalize(out, norm, f"{name}_norm2")
+        out = HardTanh(name=f"{name}_tanh2")(out)
+    return out

@@ -7,6 +7,8 @@ import math
 import larq as lq
 import tensorflow as tf
 
+from larq_nobn._utils import broadcast_channel
+
 __all__ = [
     "RPReLU",
     "ScaledWSQuantConv2D",
@@ -49,7 +51,7 @@ class StandardizedKernel:
         std = tf.sqrt(variance + 1e-12)
         w_hat = (w - mean) / ((std + self.layer.ws_epsilon) * math.sqrt(fan_in))
         if self.quantizer is not None:
-            w_hat = self.quantizer(w_hat)
+            w_hat = tf.cast(self.quantizer(w_hat), tf.float32)
         gain = tf.reshape(self.layer.gain, [kernel.shape[i] for i in sorted(keep)])
         return tf.cast(w_hat * tf.cast(gain, tf.float32), kernel.dtype)
 
@@ -261,11 +263,8 @@ class RPReLU(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        shape = [1] * inputs.shape.rank
-        shape[self.axis] = -1
-
         def channel(v):
-            return tf.cast(tf.reshape(v, shape), inputs.dtype)
+            return broadcast_channel(v, inputs.shape.rank, self.axis, inputs.dtype)
 
         x = inputs - channel(self.input_shift)
         x = tf.where(x > 0, x, x * channel(self.slope))

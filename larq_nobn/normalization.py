@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from larq_nobn._utils import broadcast_channel
+
 __all__ = ["ABN"]
 
 _FUSED_RANKS = (2, 4)
@@ -198,13 +200,10 @@ class ABN(tf.keras.layers.Layer):
                 lambda: self._normalize(x, False),
             )
         outputs = tf.nn.silu(x_hat)
-        if self.scale or self.center:
-            shape = [1] * len(self._reduction_axes + [self._axis])
-            shape[self._axis] = -1
-            if self.scale:
-                outputs = outputs * tf.reshape(self.gamma, shape)
-            if self.center:
-                outputs = outputs + tf.reshape(self.beta, shape)
+        if self.scale:
+            outputs = outputs * self._broadcast(self.gamma)
+        if self.center:
+            outputs = outputs + self._broadcast(self.beta)
         return tf.cast(outputs, inputs.dtype)
 
     def _normalize(self, x, training):
@@ -267,9 +266,7 @@ class ABN(tf.keras.layers.Layer):
         return mean, tf.maximum(sums[1] / sums[2] - tf.square(mean), 0.0)
 
     def _broadcast(self, v):
-        shape = [1] * (len(self._reduction_axes) + 1)
-        shape[self._axis] = -1
-        return tf.reshape(v, shape)
+        return broadcast_channel(v, len(self._reduction_axes) + 1, self._axis)
 
     def _update_moving(self, variable, value):
         decay = 1.0 - self.momentum

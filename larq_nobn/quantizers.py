@@ -4,6 +4,8 @@ RSign, the sign activation with a learned per-channel threshold."""
 import larq as lq
 import tensorflow as tf
 
+from larq_nobn._utils import broadcast_channel
+
 __all__ = ["ChannelScaledSign", "RSign"]
 
 
@@ -149,10 +151,9 @@ class RSign(lq.quantizers.Quantizer):
         super().build(input_shape)
 
     def call(self, inputs):
-        rank = inputs.shape.rank
-        shape = [1] * rank
-        shape[self.axis] = -1
-        threshold = tf.cast(tf.reshape(self.threshold, shape), inputs.dtype)
+        threshold = broadcast_channel(
+            self.threshold, inputs.shape.rank, self.axis, inputs.dtype
+        )
         return lq.quantizers.approx_sign(inputs + threshold)
 
     def get_config(self):

@@ -41,7 +41,7 @@ run: setup data
 	$(BIN)/larq-nobn train --output $(RUN_DIR)
 	$(BIN)/larq-nobn evaluate $(RUN_DIR)/model.keras --dataset fashion_mnist
 
-test: setup
+test: setup data
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 clean:

@@ -22,6 +22,8 @@ setup(
         "larq-compute-engine==0.16.0",
         "numpy<2",
         "tensorflow-datasets>=4.9",
+        # tfds 4.9.10 imports it in download_and_prepare but only declares it for <3.9.
+        "importlib-resources",
         "keras-tuner>=1.3.5,<1.4",
         "tensorboard",
         "matplotlib",

@@ -15,7 +15,7 @@ from larq_nobn.layers import (  # noqa: E402
     ScaledWSQuantDense,
     ScaledWSQuantDepthwiseConv2D,
 )
-from larq_nobn.normalization import ABN  # noqa: E402
+from larq_nobn.normalization import ABN, replace_batch_norm  # noqa: E402
 from larq_nobn.quantizers import ChannelScaledSign, RSign  # noqa: E402
 
 __version__ = "0.1.0"
@@ -28,4 +28,5 @@ __all__ = [
     "ScaledWSQuantConv2D",
     "ScaledWSQuantDense",
     "ScaledWSQuantDepthwiseConv2D",
+    "replace_batch_norm",
 ]

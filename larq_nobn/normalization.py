@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from larq_nobn._utils import broadcast_channel
 
-__all__ = ["ABN"]
+__all__ = ["ABN", "replace_batch_norm"]
 
 _FUSED_RANKS = (2, 4)
 
@@ -296,3 +296,53 @@ class ABN(tf.keras.layers.Layer):
             "beta_constraint": ser_con(self.beta_constraint),
             "gamma_constraint": ser_con(self.gamma_constraint),
         }
+
+
+def replace_batch_norm(model, **abn_kwargs):
+    """Copy of a Keras model with every `BatchNormalization` replaced by `ABN`.
+
+    The drop-in use of the ABN paper: take an existing BNN, swap its normalization
+    layers, train again. Every other layer keeps its configuration and weights; each ABN
+    takes the replaced layer's `axis`, `momentum`, `epsilon`, `center`, `beta` and moving
+    statistics (its `gamma` is dropped unless `scale=True` is passed, in which case it is
+    copied too).
+
+    ```python
+    model = larq_nobn.replace_batch_norm(model)
+    ```
+
+    # Arguments
+        model: A functional or Sequential `tf.keras.Model`.
+        **abn_kwargs: Extra `ABN` arguments (e.g. `scale=True`, `synchronized=True`).
+
+    # Returns
+        A new, uncompiled model.
+
+    # Raises
+        TypeError: if `model` is not a `tf.keras.Model`.
+    """
+    if not isinstance(model, tf.keras.Model):
+        raise TypeError(f"`model` must be a tf.keras.Model, got {type(model).__name__}.")
+
+    def clone(layer):
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            axis = layer.axis[0] if isinstance(layer.axis, (list, tuple)) else layer.axis
+            kwargs = dict(
+                axis=axis, momentum=layer.momentum, epsilon=layer.epsilon,
+                center=layer.center, name=layer.name,
+            )
+            kwargs.update(abn_kwargs)
+            return ABN(**kwargs)
+        return layer.__class__.from_config(layer.get_config())
+
+    new = tf.keras.models.clone_model(model, clone_function=clone)
+    for old_layer, new_layer in zip(model.layers, new.layers):
+        if isinstance(new_layer, ABN):
+            old = {w.name.split("/")[-1].split(":")[0]: w for w in old_layer.weights}
+            for weight in new_layer.weights:
+                name = weight.name.split("/")[-1].split(":")[0]
+                if name in old:
+                    weight.assign(old[name])
+        else:
+            new_layer.set_weights(old_layer.get_weights())
+    return new

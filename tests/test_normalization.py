@@ -224,3 +224,36 @@ def test_bad_axis_for_input():
 
 def test_exported_at_top_level():
     assert larq_nobn.ABN is ABN
+
+
+def test_replace_batch_norm_keeps_weights_and_statistics():
+    import larq as lq
+
+    rng = np.random.RandomState(8)
+    inputs = tf.keras.Input((6, 6, 2))
+    x = tf.keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(momentum=0.8, name="bn1")(x)
+    x = lq.layers.QuantConv2D(4, 1, input_quantizer="ste_sign",
+                              kernel_quantizer="ste_sign", name="bconv")(x)
+    x = tf.keras.layers.BatchNormalization(name="bn2")(x)
+    model = tf.keras.Model(inputs, x)
+    for w in model.weights:
+        w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32"))
+    new = larq_nobn.replace_batch_norm(model)
+    assert [type(l).__name__ for l in new.layers] == [
+        "InputLayer", "Conv2D", "ABN", "QuantConv2D", "ABN"]
+    assert new.get_layer("bn1").momentum == 0.8
+    np.testing.assert_array_equal(new.get_layer("conv").get_weights()[0],
+                                  model.get_layer("conv").get_weights()[0])
+    np.testing.assert_array_equal(new.get_layer("bn2").moving_variance.numpy(),
+                                  model.get_layer("bn2").moving_variance.numpy())
+    # Inference: SiLU of the BN-normalized conv output plus the BN's beta.
+    x = rng.randn(3, 6, 6, 2).astype("float32")
+    features = tf.keras.Model(model.input, model.get_layer("conv").output)(x).numpy()
+    bn1 = model.get_layer("bn1")
+    expected = np_abn(features, bn1.moving_mean.numpy(), bn1.moving_variance.numpy(),
+                      bn1.beta.numpy(), eps=bn1.epsilon)
+    got = tf.keras.Model(new.input, new.get_layer("bn1").output)(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="str"):
+        larq_nobn.replace_batch_norm("model")

@@ -1,0 +1,48 @@
+"""Every example runs end to end at tiny size (subprocesses, as a user runs them)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TINY = ["--max-train-samples", "256", "--max-test-samples", "256"]
+
+
+def run(script, *args, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args],
+                            capture_output=True, text=True, env=env, cwd=cwd,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def accuracy(line):
+    return float(line.split("test accuracy")[1].split(",")[0])
+
+
+def test_drop_in_abn():
+    out = run("drop_in_abn.py", *TINY)
+    lines = [l for l in out.splitlines() if "test accuracy" in l]
+    assert [l.split(":")[0] for l in lines] == ["bn", "abn"]
+    # 2 steps of training already beat chance (10 %) on Fashion-MNIST.
+    assert all(0.0 <= accuracy(l) <= 1.0 for l in lines)
+
+
+@pytest.mark.parametrize("model", ["binarynet", "resnet18"])
+def test_train_bn_free(model):
+    out = run("train_bn_free.py", "--model", model, *TINY)
+    lines = [l for l in out.splitlines() if "test accuracy" in l]
+    assert [l.split(":")[0] for l in lines] == [f"{model} bf", f"{model} none"]
+    assert all("nan" not in l for l in lines)
+
+
+def test_convert_and_benchmark(tmp_path):
+    out = run("convert_and_benchmark.py", "--samples", "64", "--runs", "2",
+              "--output", str(tmp_path / "m.tflite"), cwd=tmp_path)
+    assert "LceBconv2d" in out
+    assert "PASSED" in out
+    assert (tmp_path / "m.tflite").read_bytes()[4:8] == b"TFL3"

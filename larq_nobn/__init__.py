@@ -16,12 +16,14 @@ from larq_nobn.layers import (  # noqa: E402
     ScaledWSQuantDepthwiseConv2D,
 )
 from larq_nobn.normalization import ABN, replace_batch_norm  # noqa: E402
+from larq_nobn.optimizers import AGC  # noqa: E402
 from larq_nobn.quantizers import ChannelScaledSign, RSign  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ABN",
+    "AGC",
     "ChannelScaledSign",
     "RPReLU",
     "RSign",

@@ -45,6 +45,8 @@ from tf_keras.src.optimizers import utils as _optimizer_utils
 
 __all__ = [
     "AGC",
+    "AGCOptimizer",
+    "LegacyAGCOptimizer",
     "adaptive_clip",
     "default_unit_axes",
     "set_unit_axes",
@@ -60,6 +62,7 @@ GRAD_NORM_FLOOR = 1e-6
 # both of which forward unknown attributes to the variable they wrap.
 _UNIT_AXES_ATTR = "_larq_nobn_agc_unit_axes"
 _DEPTHWISE_NAME = re.compile(r"(?:^|/)depthwise_kernel(?::\d+)?$")
+_EMBEDDINGS_NAME = re.compile(r"(?:^|/)embeddings(?::\d+)?$")
 
 _ACCEPTED_OPTIMIZERS = (
     "a tf-keras optimizer instance (`tf.keras.optimizers.Optimizer` such as "
@@ -74,6 +77,7 @@ _ACCEPTED_OPTIMIZERS = (
 # The math.
 
 
+@tf.autograph.experimental.do_not_convert
 def adaptive_clip(
     gradient,
     weight,
@@ -120,7 +124,7 @@ def adaptive_clip(
 
 
 def set_unit_axes(variable, axes: Sequence[int]):
-    """Declare which axes AGC reduces over for `variable` (one unit per remaining index).
+    """Declare the axes AGC reduces over for `variable` (one unit per other index).
 
     Meant for layers whose kernel layout the default rule (see `default_unit_axes`)
     cannot recognise from the shape and name alone, e.g. a depthwise kernel stored
@@ -169,7 +173,9 @@ def default_unit_axes(variable) -> Optional[tuple]:
        (`DepthwiseConv2D`, `SeparableConv2D`, larq's `QuantDepthwiseConv2D`; layout
        `(kh, kw, in, multiplier)`): every axis but the last two, one unit per
        (input channel, multiplier) pair;
-    4. anything else (HWIO conv kernels, `(in, out)` dense kernels, ...): every axis but
+    4. a rank-2 `embeddings` weight (Keras `Embedding`, `(vocabulary, dim)`): axis 1,
+       one unit per token vector (what timm's rule gives for PyTorch's layout);
+    5. anything else (HWIO conv kernels, `(in, out)` dense kernels, ...): every axis but
        the last, one unit per output channel / unit.
 
     # Arguments
@@ -184,8 +190,11 @@ def default_unit_axes(variable) -> Optional[tuple]:
     rank = variable.shape.rank
     if rank is None or rank <= 1:
         return None
-    if rank >= 3 and _DEPTHWISE_NAME.search(_variable_name(variable)):
+    name = _variable_name(variable)
+    if rank >= 3 and _DEPTHWISE_NAME.search(name):
         return tuple(range(rank - 2))
+    if rank == 2 and _EMBEDDINGS_NAME.search(name):
+        return (1,)
     return tuple(range(rank - 1))
 
 
@@ -347,9 +356,18 @@ def _resolve_optimizer(optimizer):
 class _AGCMeta(type):
     """Makes `AGC(optimizer, ...)` build the wrapper matching the optimizer's API."""
 
-    def __call__(cls, optimizer="adam", *args, **kwargs):
+    def __call__(cls, *args, **kwargs):
         if cls is not AGC:
-            return super().__call__(optimizer, *args, **kwargs)
+            return super().__call__(*args, **kwargs)
+        if args:
+            optimizer, args = args[0], args[1:]
+        elif "optimizer" in kwargs:
+            optimizer = kwargs.pop("optimizer")
+        else:
+            raise TypeError(
+                f"AGC() missing the required argument `optimizer`: "
+                f"{_ACCEPTED_OPTIMIZERS}."
+            )
         optimizer = _resolve_optimizer(optimizer)
         if isinstance(optimizer, _optimizer_v2.OptimizerV2):
             return LegacyAGCOptimizer(optimizer, *args, **kwargs)
@@ -386,18 +404,22 @@ class AGC(metaclass=_AGCMeta):
     order `model.compile` produces by itself under a `mixed_float16` policy, so that AGC
     sees unscaled gradients (wrapping a LossScaleOptimizer raises `TypeError`).
 
-    Weight decay: an L2 penalty added to the loss (Keras `kernel_regularizer`) is part
-    of the gradient and therefore clipped; decoupled weight decay (`AdamW`,
-    `weight_decay=`) is applied by the wrapped optimizer and never clipped, which is
-    what the PyTorch reference (coupled decay added after the clip) comes closest to.
+    Weight decay: an L2 penalty in the loss (Keras `kernel_regularizer`) is part of the
+    gradient and therefore clipped. The PyTorch reference instead adds coupled L2 decay
+    to the gradient after the clip; the closest Keras equivalent is the wrapped
+    optimizer's own `weight_decay` (decoupled, e.g. `AdamW`), which is never clipped.
 
     Saving: `get_config` / `from_config` serialize the wrapped optimizer with
     `tf.keras.optimizers.serialize`; the class is registered as `larq_nobn>AGC`, so
     `tf.keras.models.load_model` needs no `custom_objects` after `import larq_nobn`.
-    Optimizer state is restored from `.h5` and SavedModel files for both kinds, and
-    from `.keras` files for current optimizers (Keras does not store legacy optimizer
-    state in `.keras` files). An `exclude` or `unit_axes` callable must be a named,
-    importable or `register_keras_serializable` function to survive `load_model`.
+    `load_model` restores the optimizer state from `.h5` files (both kinds) and from
+    `.keras` files (current optimizers only: Keras does not store legacy optimizer
+    state in `.keras` files). Keras' SavedModel loader never restores optimizer state,
+    for any optimizer, but the SavedModel's checkpoint holds it: after
+    `model = load_model(path)`, `model.load_weights(path + "/variables/variables")`
+    resumes exactly. An `exclude` or `unit_axes` callable must be a named, importable or
+    `register_keras_serializable` function to survive `load_model`; a regex string
+    (see `exclude_layers` and `exclude_head`) always does.
 
     !!! example
         ```python
@@ -571,6 +593,7 @@ class AGC(metaclass=_AGCMeta):
                 return tuple(axes)
         return default_unit_axes(variable)
 
+    @tf.autograph.experimental.do_not_convert
     def clip_gradients(self, grads_and_vars):
         """Apply AGC to already aggregated `(gradient, variable)` pairs.
 
@@ -675,7 +698,7 @@ class AGCOptimizer(
     def apply_gradients(
         self, grads_and_vars, name=None, skip_gradients_aggregation=False, **kwargs
     ):
-        """Sum gradients over replicas, clip them, apply them with the wrapped optimizer.
+        """Sum gradients over replicas, clip them, apply them with the inner optimizer.
 
         # Arguments
         grads_and_vars: iterable of `(gradient, variable)` pairs.
@@ -798,7 +821,7 @@ class LegacyAGCOptimizer(
     def apply_gradients(
         self, grads_and_vars, name=None, experimental_aggregate_gradients=True
     ):
-        """Sum gradients over replicas, clip them, apply them with the wrapped optimizer.
+        """Sum gradients over replicas, clip them, apply them with the inner optimizer.
 
         # Arguments
         grads_and_vars: iterable of `(gradient, variable)` pairs.

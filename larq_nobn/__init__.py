@@ -21,6 +21,21 @@ from larq_nobn.quantizers import ChannelScaledSign, RSign  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def _register_plain_names():
+    """Registered as `larq_nobn>Name` by their decorators; also as plain `Name`, as larq
+    does, because larq deserializes quantizers nested in legacy (.h5) configs by their
+    bare class name."""
+    import tensorflow as tf
+
+    objects = tf.keras.utils.get_custom_objects()
+    for cls in (ABN, AGC, ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D,
+                ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D):
+        objects.setdefault(cls.__name__, cls)
+
+
+_register_plain_names()
+
 __all__ = [
     "ABN",
     "AGC",

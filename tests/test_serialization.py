@@ -1,0 +1,76 @@
+"""Models built from every layer of the library, compiled with AGC, survive
+`save` / `load_model` in every format without `custom_objects`."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import larq_nobn
+from larq_nobn import (ABN, AGC, RPReLU, ChannelScaledSign, RSign, ScaledWSQuantConv2D,
+                       ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D)
+
+
+def every_layer_model():
+    inputs = tf.keras.Input((8, 8, 3))
+    x = ScaledWSQuantConv2D(8, 3, padding="same")(inputs)
+    x = ABN(scale=True)(x)
+    x = ScaledWSQuantConv2D(8, 3, padding="same", pad_values=1.0,
+                            input_quantizer=RSign(),
+                            kernel_quantizer=ChannelScaledSign())(x)
+    x = RPReLU()(x)
+    x = ScaledWSQuantDepthwiseConv2D(
+        3, depthwise_quantizer=ChannelScaledSign(channel_axes=(-2, -1)),
+        input_quantizer="ste_sign")(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = ScaledWSQuantDense(16, input_quantizer=RSign(),
+                           kernel_quantizer=ChannelScaledSign())(x)
+    x = ABN()(x)
+    outputs = tf.keras.layers.Dense(4, name="classifier")(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    tf.keras.utils.set_random_seed(0)
+    model = every_layer_model()
+    model.compile(
+        AGC(tf.keras.optimizers.Adam(1e-2), clip_factor=0.05,
+            exclude=larq_nobn.optimizers.exclude_head(model)),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.RandomState(0)
+    x = rng.randn(16, 8, 8, 3).astype("float32")
+    y = rng.randint(0, 4, 16)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    return model, x, y
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ""])
+def test_round_trip(trained, suffix, tmp_path):
+    model, x, y = trained
+    path = str(tmp_path / f"model{suffix}")
+    model.save(path)
+    restored = tf.keras.models.load_model(path)  # no custom_objects
+    np.testing.assert_array_equal(restored.predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    assert [type(l).__name__ for l in restored.layers] == [
+        type(l).__name__ for l in model.layers]
+    assert isinstance(restored.optimizer, AGC)
+    assert restored.optimizer.clip_factor == 0.05
+    if suffix == ".keras":
+        # Optimizer state comes back too: training continues where it stopped.
+        assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 4
+        restored.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        model_copy = tf.keras.models.load_model(path)
+        model_copy.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        np.testing.assert_allclose(restored.predict(x, verbose=0),
+                                   model_copy.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_binary_weights_survive_as_binary(trained, tmp_path):
+    model, _, _ = trained
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    restored = tf.keras.models.load_model(path)
+    precisions = [getattr(w, "precision", None) for w in restored.weights]
+    assert precisions.count(1) == 3  # binary conv, depthwise and dense kernels

@@ -189,7 +189,7 @@ def scaled_width(channels, width_multiplier):
 
 @tf.keras.utils.register_keras_serializable(package="larq_nobn")
 class HardTanh(tf.keras.layers.Layer):
-    r"""PyTorch's `Hardtanh`: \\(y = \min(\max(x, \text{min\_value}), \text{max\_value})\\).
+    r"""PyTorch's `Hardtanh`: clips its input to `[min_value, max_value]`.
 
     The activation of BinaryNet.pytorch (and so of the ABN paper's models): followed by a
     sign with an identity straight-through gradient it gives the clipped STE. Its
@@ -253,11 +253,11 @@ def binary_conv(
     convolutions use `"valid"`. No bias (a following normalization or residual sum makes
     it redundant, and every reference leaves it out).
 
-    | `binarization` | `norm`               | layer                                     |
-    |----------------|----------------------|-------------------------------------------|
-    | `"reactnet"`   | `"bn"/"abn"/"none"`  | `QuantConv2D`, weights `ChannelScaledSign`, inputs `RSign` |
-    | `"binarynet"`  | `"bn"/"abn"/"none"`  | `QuantConv2D`, weights and inputs `ste_sign`, `weight_clip` |
-    | either         | `"bf"`               | `ScaledWSQuantConv2D`, weights `ChannelScaledSign`, inputs `RSign` |
+    | `binarization` | `norm`        | layer, weight / input quantizer             |
+    |----------------|---------------|---------------------------------------------|
+    | `"reactnet"`   | bn, abn, none | `QuantConv2D`, `ChannelScaledSign` / `RSign` |
+    | `"binarynet"`  | bn, abn, none | `QuantConv2D` + `weight_clip`, `ste_sign`    |
+    | either         | bf            | `ScaledWSQuantConv2D`, `ChannelScaledSign` / `RSign` |
 
     - `"reactnet"`: ReActNet's `HardBinaryConv`: sign of the latent weights times their
       mean magnitude per output channel, with the unscaled clamp straight-through
@@ -362,8 +362,14 @@ def classifier(x, num_classes, *, pool=True):
 
 def check_num_classes(num_classes):
     """Return `num_classes` if it is a positive integer, else raise a ValueError."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be a positive integer, got {num_classes!r}.")
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or num_classes < 1
+    ):
+        raise ValueError(
+            f"`num_classes` must be a positive integer, got {num_classes!r}."
+        )
     return num_classes
 
 
@@ -566,9 +572,9 @@ def bireal_block(
             shortcut = tf.keras.layers.AveragePooling2D(
                 strides, padding="same", name=f"{name}_pool"
             )(shortcut)
-        shortcut = full_precision_conv(filters, 1, norm=norm, name=f"{name}_shortcut_conv")(
-            shortcut
-        )
+        shortcut = full_precision_conv(
+            filters, 1, norm=norm, name=f"{name}_shortcut_conv"
+        )(shortcut)
         shortcut = normalize(shortcut, norm, f"{name}_shortcut_norm")
     out = tf.keras.layers.Add(name=f"{name}_add")([shortcut, y])
     out = RPReLU(name=f"{name}_rprelu")(out)
@@ -595,17 +601,24 @@ def binarynet_basic_block(
       `HardTanh(BN(out))` unless `output_activation=False` (the reference's last block,
       whose normalization and activation the head applies after pooling).
       Binary convolutions are `binary_conv(binarization="binarynet")`: sign of weights and
-      inputs, weights clipped; the inputs are HardTanh outputs, so sign + HardTanh is the
-      clipped straight-through estimator. `"abn"` uses `ABN` for every `BN`, `"none"`
-      deletes them.
+      inputs (larq `ste_sign`, gradient window |x| <= 1), weights clipped. The HardTanh
+      between the two convolutions is not built: its output only feeds the sign of the
+      second convolution, and `sign(hardtanh(x)) = sign(x)` with the same gradient
+      window, so it changes nothing but would keep LCE from fusing the normalization and
+      the sign into the first binary convolution. The HardTanh after the sum is kept: the
+      next block's identity shortcut carries its (clipped) output. `"abn"` uses `ABN`
+      for every `BN`, `"none"` deletes them.
     - `"bf"` (designed here from the "BNN - BN = ?" principles): the residual stream
       stays linear and unnormalized; the branch sees `x_in = beta * x`:
       `y = alpha * bconv(bconv(x_in, stride))`, shortcut `x` or `bconv1x1(x_in, stride)`
       (kept binary, as in the reference), `out = shortcut + y`; every binary conv is the
       BN-free ScaledWS binary conv with an RSign input (its learned threshold replaces the
-      BN shift before each sign, its Bi-Real backward replaces HardTanh's gradient
-      clipping, so the HardTanh layers are dropped); expected variance += alpha^2, reset
-      to 1 after a downsampling block.
+      BN shift before each sign, its Bi-Real backward the clipped STE); expected
+      variance += alpha^2, reset to 1 after a downsampling block.
+
+    Layer names: `{name}_conv1`, `{name}_conv2`, `{name}_shortcut_conv`,
+    `{name}_norm1/2`, `{name}_shortcut_norm`, `{name}_tanh`, and for `"bf"`
+    `{name}_beta`, `{name}_alpha`.
 
     # Arguments
         x: Input tensor (NHWC).
@@ -648,9 +661,7 @@ def binarynet_basic_block(
 
     x_in = _scale(x, variance.beta, f"{name}_beta") if bf else x
     y = bconv(3, strides, "conv1")(x_in)
-    if not bf:
-        y = normalize(y, norm, f"{name}_norm1")
-        y = HardTanh(name=f"{name}_tanh1")(y)
+    y = normalize(y, norm, f"{name}_norm1")
     y = bconv(3, 1, "conv2")(y)
     if bf:
         y = _scale(y, variance.alpha, f"{name}_alpha")
@@ -665,5 +676,5 @@ def binarynet_basic_block(
             variance.reset()
     elif output_activation:
         out = normalize(out, norm, f"{name}_norm2")
-        out = HardTanh(name=f"{name}_tanh2")(out)
+        out = HardTanh(name=f"{name}_tanh")(out)
     return out

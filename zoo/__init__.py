@@ -1,2 +1,5 @@
 """larq_nobn.zoo: BinaryNet, ResNet-18 and ReActNet-A in the norm variants
 ``bn``, ``abn``, ``bf`` and ``none``."""
+from larq_nobn.zoo.reactnet import ReActNetA  # noqa: E402
+from larq_nobn.zoo.resnet import ResNet18  # noqa: E402
+from larq_nobn.zoo.binarynet import BinaryNet  # noqa: E402

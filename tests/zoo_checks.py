@@ -1,0 +1,126 @@
+"""Checks shared by the zoo model tests (ReActNet-A, ResNet-18)."""
+
+import collections
+
+import larq as lq
+import larq_compute_engine as lce
+import numpy as np
+import tensorflow as tf
+from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+from larq_nobn import ABN
+from tests.helpers import op_names
+
+NORMS = ("bn", "abn", "bf", "none")
+
+
+def structured_images(n, shape, seed=0):
+    """`n` images in [-1, 1] with structure a classifier can tell apart: oriented
+    gratings of different frequencies and phases per channel, plus a bright square at a
+    sample-dependent place and a little noise."""
+    rng = np.random.RandomState(seed)
+    h, w, c = shape
+    yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+    images = np.empty((n, h, w, c), np.float32)
+    for i in range(n):
+        for ch in range(c):
+            angle = rng.uniform(0, np.pi)
+            freq = rng.uniform(1, 6)
+            phase = rng.uniform(0, 2 * np.pi)
+            images[i, :, :, ch] = np.sin(
+                2 * np.pi * freq * (np.cos(angle) * xx + np.sin(angle) * yy) + phase
+            )
+        top, left = rng.randint(0, h // 2), rng.randint(0, w // 2)
+        images[i, top : top + h // 4, left : left + w // 4, :] = 1.0
+    images += rng.normal(0, 0.05, images.shape).astype(np.float32)
+    return np.clip(images, -1, 1)
+
+
+def binary_weight_count(model):
+    """Weights whose `precision` is 1, counted as `larq.models.summary` does."""
+    by_attribute = sum(
+        w.shape.num_elements()
+        for w in model.weights
+        if getattr(w, "precision", 32) == 1
+    )
+    by_larq = lq.models.ModelProfile(model).weight_count(bitwidth=1)
+    assert by_attribute == by_larq
+    return by_larq
+
+
+def norm_layer_counts(model):
+    """Number of BatchNormalization and ABN layers."""
+    counts = collections.Counter()
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            counts["bn"] += 1
+        elif isinstance(layer, ABN):
+            counts["abn"] += 1
+    return counts
+
+
+def binary_conv_layers(model):
+    """Layers with a 1-bit kernel and a 1-bit input quantizer."""
+    return [
+        layer
+        for layer in model.layers
+        if getattr(getattr(layer, "kernel_quantizer", None), "precision", 32) == 1
+        and getattr(getattr(layer, "input_quantizer", None), "precision", 32) == 1
+    ]
+
+
+def per_sample_deviation(model, x):
+    """Largest |output(batch) - output(sample alone)| in training mode, relative to the
+    output scale."""
+    batch = model(x, training=True).numpy()
+    single = np.concatenate(
+        [model(x[i : i + 1], training=True).numpy() for i in range(len(x))]
+    )
+    return np.abs(batch - single).max() / (np.abs(single).max() + 1e-12)
+
+
+def check_lce(model, x, expected_bconvs):
+    """Convert `model` with LCE, check that it has `expected_bconvs` `LceBconv2d` ops
+    (and no float `CONV_2D` but the full-precision convolutions) and that the LCE
+    interpreter agrees with Keras inference on `x`.
+
+    Tolerance: LCE computes a binary convolution as an integer popcount followed by the
+    fused per-channel multiplier and bias (scale, gain, alpha, inference BN) or, before
+    a sign, by a comparison with a per-channel threshold; Keras computes a float
+    convolution followed by separate ops. So the values differ by float rounding
+    (~1e-6 relative), and a value that lands within that distance of a sign threshold
+    flips in one engine and not in the other. A batch makes ~10^6 sign decisions, so
+    the odd flip is expected (seen: one sample of 16 with logits off by 5 % of their
+    scale, top-1 kept). Hence: every sample's top-1 is identical; the logits agree to
+    1e-4 of their scale for all but at most one sample in eight, and within 10 % of the
+    scale for every sample. A real mismatch (padding, a wrongly fused constant, a
+    missing op) moves the logits of every sample and fails.
+
+    # Returns
+        The operator counts of the flatbuffer.
+    """
+    flatbuffer = lce.convert_keras_model(model)
+    ops = collections.Counter(op_names(flatbuffer))
+    assert ops["LceBconv2d"] == expected_bconvs, ops
+    float_convs = sum(
+        isinstance(layer, tf.keras.layers.Conv2D) for layer in model.layers
+    ) - expected_bconvs
+    assert ops["CONV_2D"] == float_convs, ops
+    expected = model.predict(x, verbose=0, batch_size=len(x))
+    actual = Interpreter(flatbuffer).predict(x)
+    assert actual.shape == expected.shape
+    scale = np.abs(expected).max()
+    assert scale > 0
+    deviation = np.abs(actual - expected).max(axis=-1)
+    close = deviation <= 1e-4 * scale
+    assert close.sum() >= len(x) - max(1, len(x) // 8), deviation / scale
+    assert deviation.max() <= 0.1 * scale, deviation / scale
+    np.testing.assert_array_equal(actual.argmax(-1), expected.argmax(-1))
+    # The samples are told apart: the logits relative to the batch mean differ between
+    # samples and pick the same class in both engines.
+    centered = expected - expected.mean(axis=0)
+    assert np.abs(centered).max() > 1e-3 * scale
+    np.testing.assert_array_equal(
+        (actual - actual.mean(axis=0))[close].argmax(-1), centered[close].argmax(-1)
+    )
+    return ops

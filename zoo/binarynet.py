@@ -1,0 +1,343 @@
+r"""BinaryNet (Courbariaux et al. 2016), the VGG-like binary network of the ABN paper.
+
+The architecture is the one of the ABN reference code (BinaryNet.pytorch,
+`vgg_cifar10_binary`), `w` the width multiplier:
+
+| layer | `bn` (published) | output channels |
+|---|---|---|
+| `stem_conv` | 3x3 conv, full precision, norm | `c(128 w)` |
+| `conv1` | binary 3x3 conv, max-pool 2, norm | `c(128 w)` |
+| `conv2` | binary 3x3 conv, norm | `c(256 w)` |
+| `conv3` | binary 3x3 conv, max-pool 2, norm | `c(256 w)` |
+| `conv4` | binary 3x3 conv, norm | `c(512 w)` |
+| `conv5` | binary 3x3 conv, max-pool 2, norm | `c(512 min(w, 1))` |
+| `flatten` | reshape to `(1, 1, features)` | `H/8 * W/8 * c(512 min(w, 1))` |
+| `dense1` | binary dense, norm | `c(1024 min(w, 1))` |
+| `dense2` | binary dense, norm | `c(1024 min(w, 1))` |
+| `classifier` | dense, full-precision weights, BN without affine | `num_classes` |
+
+# Width rule
+
+`c(x) = max(8, 8 * round(x / 8))` (rounding half up): channel counts are multiples of 8,
+the output-channel granularity of LCE's fast binary kernels. As in the reference
+(`infl_ratio`), a multiplier above 1 widens only the stem and `conv1`-`conv4`; `conv5`
+stays at 512 channels and the dense layers at 1024. A multiplier below 1 scales `conv5`
+and the dense layers down too (`min(w, 1)`), so small models stay small. At 32x32x3 and
+10 classes the binary weights are therefore
+
+- `w = 3`: 384-384-768-768-1536-512, dense 1024-1024: 36,421,632 (the ABN paper's);
+- `w = 1`: 128-128-256-256-512-512, dense 1024-1024: 14,008,320 (Courbariaux's);
+- `w = 0.5`: 64-64-128-128-256-256, dense 512-512: 3,502,080;
+- `w = 0.25`: 32-32-64-64-128-128, dense 256-256: 875,520;
+- `w = 0.125`: 16-16-32-32-64-64, dense 128-128: 218,880
+
+(below 1 every layer scales with `w`, so the count is 14,008,320 w^2 as long as the
+channel counts stay multiples of 8 and the spatial size is unchanged). At 28x28 the
+flattened map is 3x3 instead of 4x4 (max-pooling floors: 28, 14, 7, 3).
+
+# Choices common to all variants
+
+- Binary layers are larq `QuantConv2D` with `input_quantizer="ste_sign"`,
+  `kernel_quantizer="ste_sign"`, `kernel_constraint="weight_clip"`, `use_bias=False`;
+  the 3x3 ones use `padding="same"` with `pad_values` (1.0 by default: LCE's fast path,
+  where a binary conv can pass bitpacked activations to the next; 0.0 pads with zeros
+  like the PyTorch reference, which LCE runs slower and without bitpacked outputs into
+  a 3x3 conv). The stem pads with zeros.
+- No Hardtanh layer. In the reference it clips the input of the sign so that the plain
+  straight-through estimator of PyTorch's `Binarize` gets the gradient window
+  `|x| <= 1`. larq's `ste_sign` has that window built in: `sign(hardtanh(x)) = sign(x)`
+  and the gradients are the same, so a Hardtanh layer would change nothing but add an
+  op that keeps LCE from fusing the normalization and the sign into the binary
+  convolution.
+- The binary dense layers are 1x1 binary convolutions over the flattened features
+  reshaped to a 1x1 map (`flatten` is a `Reshape` to `(1, 1, features)`). The weights
+  and their count are those of a dense layer (`kernel` of shape `(1, 1, in, out)`), but
+  LCE turns them into `LceBconv2d` (a `QuantDense` would stay a float
+  `FULLY_CONNECTED`), and the normalization and sign after them fuse too.
+- The classifier is a dense layer with full-precision weights whose input is binarized
+  (`input_quantizer="ste_sign"`), as in the reference, whose last layer binarizes its
+  input. Its weights are not binary (the published weight counts exclude them), nor
+  are the stem's. It is applied to the `(1, 1, features)` map and a final `Flatten`
+  (layer `logits`) gives `(batch, num_classes)`, so that nothing separates `dense2`'s
+  normalization from the sign and `dense2` writes bitpacked output in LCE.
+- No layer has a bias (but the classifier of `"bf"`): a normalization follows each.
+  The classifier's BN has no affine parameters, as in the reference, so the logits are
+  standardized.
+
+# Variants (`norm`)
+
+- `"bn"`: `BatchNormalization` (momentum 0.9, epsilon 1e-5: PyTorch's defaults, which
+  the reference uses) after the stem, after each binary layer (after the max-pool where
+  there is one) and, without `center`/`scale`, after the classifier.
+- `"abn"`: `larq_nobn.ABN` in place of every `BatchNormalization` but the classifier's,
+  which stays the plain BN without affine parameters, as in the ABN reference code
+  (ABN's attention is designed for the input of a sign, not for logits).
+- `"none"`: the `"bn"` model with every normalization layer deleted, nothing else
+  changed. It does not train (Sari et al. 2019: gradients explode toward the input).
+- `"bf"`: BN-free, designed from the principles of "BNN - BN = ?" for a network
+  without residual connections:
+    1. Every convolution and dense layer is scaled-weight-standardized
+       (`larq_nobn.ScaledWSQuantConv2D` / `ScaledWSQuantDense`, trainable gain init 1):
+       the stem and the classifier with full-precision weights, the binary layers with
+       `larq_nobn.ChannelScaledSign` weights (`a_o sign(W_hat)`, `a_o = mean|W_hat_o|`).
+       The standardization makes each output unit's kernel unit-norm, and the
+       per-channel scale `a_o ~ sqrt(2/pi) / sqrt(fan_in)` makes a binary layer's
+       output variance about `2/pi` whatever its fan-in, so the next sign's gradient
+       window `|x| <= 1` stays populated at every depth. Plain sign weights would give
+       an output standard deviation of `sqrt(fan_in)` (34 for 3x3x128), the
+       exploding-signal regime of the `"none"` model; with `a_o` folded into LCE's
+       output multiplier the scale costs nothing at inference.
+    2. Learned thresholds instead of BN's shift: every binary input is
+       `larq_nobn.RSign` (`sign(x + b)`, per-channel `b`). A 2x2 max-pool moves the
+       median of its input up (for 4 independent values of one sign, 15/16 of the
+       maxima are positive), so the thresholds of the signs after a max-pool start at
+       `-MAXPOOL_THRESHOLD * sqrt(2/pi)`, with `MAXPOOL_THRESHOLD = 0.9981` the median
+       of the maximum of 4 independent standard normal values, which starts those
+       activations balanced (half +1) instead of almost all +1. The other thresholds
+       start at 0.
+    3. No normalization layer anywhere. The classifier's input is binary (+-1) and its
+       ScaledWS kernel has unit-norm rows, so the logits start with unit variance
+       without a head BN; it keeps a bias (the BN it replaces has none, but the BN
+       removed the mean, which a zero-initialized bias can learn) and its gain learns
+       the logit scale.
+    4. Train with `larq_nobn.AGC` (`AGC_CLIP_FACTOR`, the classifier excluded via
+       `AGC_EXCLUDE`), as the paper does for every variant.
+  The batch plays no role in the forward pass: in training mode each sample's output
+  is what it would be alone.
+
+# Deployment with LCE
+
+Every variant converts with `larq_compute_engine.convert_keras_model`; the 5 binary
+convolutions and the 2 binary dense layers become `LceBconv2d`, the stem a float
+`CONV_2D` and the classifier a `FULLY_CONNECTED`. In `"bn"` and `"bf"`, `conv2`,
+`conv4`, `dense1` and `dense2` write bitpacked output (their inference BN or threshold
+is folded into the output transform); `conv1`, `conv3` and `conv5` write float because
+the max-pool sits between them and the normalization / threshold (only `"none"`, with
+nothing after the pool, gets LCE's binary max-pool). ABN's sigmoid is never fused, so
+every `"abn"` binary layer writes float. With `pad_values=0.0` only `dense1`, `dense2`
+write bitpacked output. An untrained `"bf"` model has its non-pool thresholds at exactly
+0, where a binary layer output with integer part 0 is a float +-1e-8 in Keras and an
+exact 0 (sign +1) in LCE, so the two can differ until training moves the thresholds.
+
+# References
+    - [Courbariaux et al. Binarized Neural Networks: Training Deep Neural Networks with
+      Weights and Activations Constrained to +1 or -1](https://arxiv.org/abs/1602.02830)
+    - [Gu, Zhang, Jia, Wu. Attention-Based Batch Normalization for Binary Neural
+      Networks. Entropy 2025, 27(6), 645](https://doi.org/10.3390/e27060645)
+    - [Chen et al. "BNN - BN = ?": Training Binary Neural Networks without Batch
+      Normalization](https://arxiv.org/abs/2104.08215)
+    - [Sari et al. How Does Batch Normalization Help Binary
+      Training?](https://arxiv.org/abs/1909.09139)
+"""
+
+import math
+import numbers
+
+import larq as lq
+import tensorflow as tf
+
+from larq_nobn.blocks import NORM_EPSILON, NORM_MOMENTUM, check_norm, normalize
+from larq_nobn.layers import ScaledWSQuantConv2D, ScaledWSQuantDense
+from larq_nobn.quantizers import ChannelScaledSign, RSign
+
+__all__ = [
+    "AGC_CLIP_FACTOR",
+    "AGC_EXCLUDE",
+    "BinaryNet",
+    "MAXPOOL_THRESHOLD",
+    "binarynet_channels",
+]
+
+#: Recommended `larq_nobn.AGC` clip factor for the `"bf"` variant: the BN-free paper's
+#: ImageNet setting.
+AGC_CLIP_FACTOR = 0.02
+#: Regular expression matching the variables AGC must not clip in the `"bf"` variant:
+#: those of the classifier (layer `classifier`), as in the BN-free paper.
+AGC_EXCLUDE = r"(?:^|/)classifier/"
+#: Median of the maximum of 4 independent standard normal values (the solution of
+#: `Phi(t)**4 = 1/2`): in `"bf"`, the initial shift, in units of the
+#: expected standard deviation `sqrt(2/pi)` of a binary layer's output, of the sign
+#: thresholds after a 2x2 max-pool.
+MAXPOOL_THRESHOLD = 0.9981
+
+_BODY = (128, 128, 256, 256, 512)  # stem, conv1-conv4: scaled by the multiplier
+_TOP_CONV = 512  # conv5: scaled by min(multiplier, 1)
+_DENSE = 1024  # dense1, dense2: scaled by min(multiplier, 1)
+_POOL_AFTER = (1, 3, 5)  # binary convs followed by a 2x2 max-pool
+# Initial RSign threshold after a max-pool: a bf binary layer's output has standard
+# deviation about sqrt(2/pi), the median of the max of 4 such values is that times
+# MAXPOOL_THRESHOLD.
+_POOLED_THRESHOLD = -MAXPOOL_THRESHOLD * math.sqrt(2.0 / math.pi)
+_PAD_VALUES = (0.0, 1.0)
+
+
+def _round_channels(x):
+    return max(8, 8 * int(math.floor(x / 8 + 0.5)))
+
+
+def binarynet_channels(width_multiplier=3):
+    """The channel counts of BinaryNet at a width multiplier.
+
+    # Arguments
+        width_multiplier: Positive float (see the module docstring for the rule).
+
+    # Returns
+        A tuple `(convs, dense)`: the 6 output channel counts of the stem and
+        `conv1`-`conv5`, and the 2 output unit counts of `dense1`, `dense2`.
+
+    # Raises
+        ValueError: for a non-positive `width_multiplier`.
+    """
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, numbers.Real)
+        or not width_multiplier > 0
+        or not math.isfinite(width_multiplier)
+    ):
+        raise ValueError(
+            f"`width_multiplier` must be a positive number, got {width_multiplier!r}."
+        )
+    w = float(width_multiplier)
+    top = min(w, 1.0)
+    convs = tuple(_round_channels(c * w) for c in _BODY)
+    convs += (_round_channels(_TOP_CONV * top),)
+    dense = (_round_channels(_DENSE * top),) * 2
+    return convs, dense
+
+
+def _check_input_shape(input_shape):
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(d, numbers.Integral) for d in shape)
+        or any(isinstance(d, bool) for d in shape)
+        or shape[0] < 8
+        or shape[1] < 8
+        or shape[2] < 1
+    ):
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) with known height and "
+            f"width >= 8 (three 2x2 max-pools) and channels >= 1, got {input_shape!r}."
+        )
+    return tuple(int(d) for d in shape)
+
+
+def _binary_kwargs(norm, pad_values, threshold=0.0):
+    """Arguments of a binary layer of variant `norm`."""
+    if norm == "bf":
+        return dict(
+            input_quantizer=RSign(
+                threshold_initializer=tf.keras.initializers.Constant(threshold)
+            ),
+            kernel_quantizer=ChannelScaledSign(),
+            pad_values=pad_values,
+            use_bias=False,
+        )
+    return dict(
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        pad_values=pad_values,
+        use_bias=False,
+    )
+
+
+def BinaryNet(
+    norm="bn",
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    width_multiplier=3,
+    pad_values=1.0,
+    name=None,
+):
+    """BinaryNet, the VGG-like binary network of the ABN paper's reference code.
+
+    The architecture, the width rule and the four variants are described in the
+    module docstring (`larq_nobn.zoo.binarynet`).
+
+    ```python
+    model = larq_nobn.zoo.BinaryNet(norm="bf", input_shape=(28, 28, 1),
+                                    width_multiplier=0.5)
+    optimizer = larq_nobn.optimizers.AGC(
+        tf.keras.optimizers.Adam(1e-3),
+        clip_factor=larq_nobn.zoo.binarynet.AGC_CLIP_FACTOR,
+        exclude=larq_nobn.zoo.binarynet.AGC_EXCLUDE)
+    ```
+
+    # Arguments
+        norm: `"bn"`, `"abn"`, `"bf"` or `"none"`.
+        input_shape: `(height, width, channels)`, height and width at least 8.
+        num_classes: Number of classes (outputs are logits, no softmax).
+        width_multiplier: Positive; 3 is the ABN paper's model, 1 Courbariaux's.
+        pad_values: Value of the "same" padding of the binary convolutions, 1.0 (LCE's
+            fast path) or 0.0 (the PyTorch reference).
+        name: Model name, `binarynet_<norm>` by default.
+
+    # Returns
+        A functional `tf.keras.Model` mapping images to `num_classes` logits.
+
+    # Raises
+        ValueError: for an unknown `norm`, a non-positive `width_multiplier`, a
+            `pad_values` other than 0.0 and 1.0, a bad `input_shape` or `num_classes`.
+    """
+    check_norm(norm)
+    convs, dense = binarynet_channels(width_multiplier)
+    input_shape = _check_input_shape(input_shape)
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, numbers.Integral)
+        or num_classes < 1
+    ):
+        raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}.")
+    num_classes = int(num_classes)
+    if pad_values not in _PAD_VALUES:
+        raise ValueError(
+            f"`pad_values` must be one of {_PAD_VALUES} (LCE supports no other), "
+            f"got {pad_values!r}."
+        )
+    pad_values = float(pad_values)
+    bf = norm == "bf"
+    Conv = ScaledWSQuantConv2D if bf else lq.layers.QuantConv2D
+
+    inputs = tf.keras.Input(shape=input_shape)
+    x = Conv(convs[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = normalize(x, norm, name="stem_norm")
+
+    for i, channels in enumerate(convs[1:], start=1):
+        threshold = _POOLED_THRESHOLD if i - 1 in _POOL_AFTER else 0.0
+        x = Conv(
+            channels, 3, padding="same", name=f"conv{i}",
+            **_binary_kwargs(norm, pad_values, threshold),
+        )(x)
+        if i in _POOL_AFTER:
+            x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
+        x = normalize(x, norm, name=f"norm{i}")
+
+    x = tf.keras.layers.Reshape((1, 1, -1), name="flatten")(x)
+    for i, units in enumerate(dense, start=1):
+        threshold = _POOLED_THRESHOLD if i == 1 else 0.0
+        kwargs = _binary_kwargs(norm, pad_values, threshold)
+        x = Conv(units, 1, name=f"dense{i}", **kwargs)(x)
+        x = normalize(x, norm, name=f"dense{i}_norm")
+
+    if bf:
+        x = ScaledWSQuantDense(
+            num_classes, input_quantizer=RSign(), kernel_quantizer=None,
+            use_bias=True, name="classifier",
+        )(x)
+    else:
+        x = lq.layers.QuantDense(
+            num_classes, input_quantizer="ste_sign", kernel_quantizer=None,
+            use_bias=False, name="classifier",
+        )(x)
+        if norm != "none":
+            x = tf.keras.layers.BatchNormalization(
+                momentum=NORM_MOMENTUM, epsilon=NORM_EPSILON, center=False,
+                scale=False, name="classifier_norm",
+            )(x)
+    x = tf.keras.layers.Flatten(name="logits")(x)
+    return tf.keras.Model(inputs, x, name=name or f"binarynet_{norm}")

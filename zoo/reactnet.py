@@ -1,0 +1,135 @@
+"""ReActNet-A in the norm variants `bn`, `abn`, `bf` and `none`."""
+
+import tensorflow as tf
+
+from larq_nobn.blocks import (
+    ALPHA,
+    CLASSIFIER_REGEX,
+    ExpectedVariance,
+    check_input_shape,
+    check_norm,
+    check_num_classes,
+    check_pad_values,
+    classifier,
+    full_precision_conv,
+    normalize,
+    reactnet_block,
+    scaled_width,
+)
+
+__all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "ReActNetA"]
+
+#: Adaptive gradient clipping factor for the `bf` variant: lambda = 0.02, the value of
+#: the BN-free paper's ImageNet scripts (used for all three of its variants there).
+AGC_CLIP_FACTOR = 0.02
+
+#: Variable-name regex of what AGC must not clip: the classifier's kernel and bias only
+#: (the stem is clipped), as in the BN-free paper.
+AGC_EXCLUDE = CLASSIFIER_REGEX
+
+#: Channels of the stem at width 1.
+STEM_FILTERS = 32
+
+#: (output channels, stride) of the 13 blocks at width 1: the MobileNet-V1 plan.
+BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
+
+
+def ReActNetA(
+    norm="bf",
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    pad_values=1.0,
+    width_multiplier=1.0,
+    name=None,
+):
+    """ReActNet-A: a binary MobileNet-V1 with RSign and RPReLU.
+
+    Stem: full-precision 3x3 stride-2 convolution to 32 channels (no activation, as in
+    ReActNet), then 13 `larq_nobn.blocks.reactnet_block`s with output channels
+    64 (stride 1, channel doubling), 128 (s2), 128, 256 (s2), 256, 512 (s2), 512 x 5,
+    1024 (s2), 1024, global average pooling and a full-precision dense classifier named
+    `classifier` (returns logits). At 224x224x3 and 1000 classes the model has
+    28,253,184 binary weights and about 29.3 M parameters.
+
+    Variants (`norm`):
+
+    - `"bn"`: ReActNet-A as published: BatchNormalization after the stem and after
+      every binary convolution. Binary convolutions are larq `QuantConv2D`s with
+      ReActNet's per-output-channel scaled weight sign (`ChannelScaledSign`, clamp STE,
+      no weight clipping) on `RSign` inputs (learnable shift + sign).
+    - `"abn"`: every BatchNormalization (stem included) replaced by `larq_nobn.ABN`;
+      the classifier has no normalization in ReActNet, so there is none to keep.
+    - `"bf"` ("BNN - BN = ?"): no normalization layer; the stem is a full-precision
+      ScaledWS convolution, binary convolutions are ScaledWS binary convolutions
+      (`ScaledWSQuantConv2D` + `ChannelScaledSign` + `RSign`), and every residual is
+      `shortcut + alpha * conv(beta * x)` with alpha = 0.2 and the beta scalars of the
+      paper's table (layers `block{i}_beta1/2`). The classifier is an ordinary `Dense`
+      (like NFNets and the paper's code); train with `larq_nobn.AGC` using
+      `AGC_CLIP_FACTOR` and `AGC_EXCLUDE`.
+    - `"none"`: `"bn"` with every normalization layer deleted.
+
+    Differences to the PyTorch reference: TensorFlow's `"same"` padding of the
+    stride-2 convolutions pads bottom/right only (PyTorch pads 1 on every side), and by
+    default the binary 3x3 convolutions pad with +1 (`pad_values=1.0`, LCE's fast path)
+    rather than 0. `pad_values=0.0` gives zero padding; LCE then runs only on ARM.
+
+    # Arguments
+        norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`.
+        input_shape: `(height, width, channels)` of the input; 28x28 and up work (odd
+            feature maps are rounded up by every stride-2 stage).
+        num_classes: Number of classes.
+        pad_values: Padding value of the binary 3x3 convolutions, 1.0 or 0.0.
+        width_multiplier: Scales every width (32 x multiplier stem channels, rounded,
+            and the doublings from there); < 1 gives small models for tests and CPU
+            experiments.
+        name: Model name, default `reactnet_a_{norm}`.
+
+    # Returns
+        A functional `tf.keras.Model` from images to logits.
+
+    # Raises
+        ValueError: for an unknown `norm` or `pad_values`, or an invalid `input_shape`,
+            `num_classes` or `width_multiplier`.
+
+    # References
+        - [ReActNet: Towards Precise Binary Neural Network with Generalized Activation
+          Functions](https://arxiv.org/abs/2003.03488)
+        - [BNN - BN = ?: Training Binary Neural Networks without Batch
+          Normalization](https://arxiv.org/abs/2104.08215)
+    """
+    check_norm(norm)
+    input_shape = check_input_shape(input_shape)
+    check_num_classes(num_classes)
+    check_pad_values(pad_values)
+    base = scaled_width(STEM_FILTERS, width_multiplier)
+    variance = ExpectedVariance(ALPHA) if norm == "bf" else None
+
+    inputs = tf.keras.Input(shape=input_shape, name="input")
+    x = full_precision_conv(base, 3, norm=norm, strides=2, name="stem_conv")(inputs)
+    x = normalize(x, norm, "stem_norm")
+    for i, (filters, strides) in enumerate(BLOCKS, start=1):
+        x = reactnet_block(
+            x,
+            base * filters // STEM_FILTERS,
+            norm=norm,
+            strides=strides,
+            variance=variance,
+            pad_values=pad_values,
+            name=f"block{i}",
+        )
+    outputs = classifier(x, num_classes)
+    return tf.keras.Model(inputs, outputs, name=name or f"reactnet_a_{norm}")

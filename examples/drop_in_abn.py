@@ -53,6 +53,7 @@ def main(argv=None):
     if args.max_test_samples:
         test = test.take(max(1, args.max_test_samples // args.batch_size))
 
+    tf.keras.utils.set_random_seed(0)
     bn_model = small_bnn()
     abn_model = larq_nobn.replace_batch_norm(bn_model)  # same weights, ABN instead of BN
     lq.models.summary(abn_model)

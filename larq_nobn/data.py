@@ -87,7 +87,7 @@ import struct
 import threading
 import zlib
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import tensorflow as tf
 from tf_keras.src.optimizers import optimizer as _optimizer_v3

@@ -1,7 +1,6 @@
 """Small helpers shared by the tests: LCE flatbuffer inspection and tiny models."""
 
 import numpy as np
-import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 
 

@@ -25,11 +25,13 @@ def accuracy(line):
 
 
 def test_drop_in_abn():
-    out = run("drop_in_abn.py", *TINY)
+    out = run("drop_in_abn.py", "--max-train-samples", "3072", "--max-test-samples",
+              "512")
     lines = [l for l in out.splitlines() if "test accuracy" in l]
     assert [l.split(":")[0] for l in lines] == ["bn", "abn"]
-    # 2 steps of training already beat chance (10 %) on Fashion-MNIST.
-    assert all(0.0 <= accuracy(l) <= 1.0 for l in lines)
+    # 24 steps of training (seen: 32-50 %) are well above chance (10 %) on
+    # Fashion-MNIST, with either normalization.
+    assert all(accuracy(l) > 0.2 for l in lines), lines
 
 
 @pytest.mark.parametrize("model", ["binarynet", "resnet18"])
@@ -41,7 +43,9 @@ def test_train_bn_free(model):
 
 
 def test_convert_and_benchmark(tmp_path):
-    out = run("convert_and_benchmark.py", "--samples", "64", "--runs", "2",
+    # A bf BinaryNet trained for 40 steps, verified on 256 real test images.
+    out = run("convert_and_benchmark.py", "--train-steps", "40", "--samples", "256",
+              "--runs", "2",
               "--output", str(tmp_path / "m.tflite"), cwd=tmp_path)
     assert "LceBconv2d" in out
     assert "PASSED" in out

@@ -3,3 +3,5 @@
 from larq_nobn.zoo.reactnet import ReActNetA  # noqa: E402
 from larq_nobn.zoo.resnet import ResNet18  # noqa: E402
 from larq_nobn.zoo.binarynet import BinaryNet  # noqa: E402
+
+__all__ = ["BinaryNet", "ReActNetA", "ResNet18"]

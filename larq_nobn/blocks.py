@@ -15,6 +15,7 @@ Every zoo model takes `norm` in `NORMS`:
 """
 
 import math
+import numbers
 
 import larq as lq
 import tensorflow as tf
@@ -364,30 +365,47 @@ def check_num_classes(num_classes):
     """Return `num_classes` if it is a positive integer, else raise a ValueError."""
     if (
         isinstance(num_classes, bool)
-        or not isinstance(num_classes, int)
+        or not isinstance(num_classes, numbers.Integral)
         or num_classes < 1
     ):
         raise ValueError(
             f"`num_classes` must be a positive integer, got {num_classes!r}."
         )
-    return num_classes
+    return int(num_classes)
 
 
-def check_input_shape(input_shape):
-    """Return `input_shape` as a tuple `(height, width, channels)` or raise ValueError."""
+def check_input_shape(input_shape, min_size=None):
+    """Return `input_shape` as a tuple `(height, width, channels)` or raise ValueError.
+
+    # Arguments
+        input_shape: `(height, width, channels)`; height and width may be `None`.
+        min_size: If given, height and width must be known and at least `min_size`
+            (a model that flattens its feature map, or pools it `k` times).
+    """
     try:
         shape = tuple(input_shape)
     except TypeError:
         shape = None
-    if (
-        shape is None
-        or len(shape) != 3
-        or not all(d is None or (isinstance(d, int) and d > 0) for d in shape)
-        or shape[-1] is None
-    ):
+    valid = (
+        shape is not None
+        and len(shape) == 3
+        and all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+            for d in shape
+        )
+        and shape[-1] is not None
+    )
+    if valid and min_size is not None:
+        valid = all(d is not None and d >= min_size for d in shape[:2])
+    if not valid:
+        size = (
+            f"known height and width >= {min_size}"
+            if min_size is not None
+            else "a known number of channels"
+        )
         raise ValueError(
-            "`input_shape` must be (height, width, channels) with a known number of "
-            f"channels, got {input_shape!r}."
+            f"`input_shape` must be (height, width, channels) with {size}, got "
+            f"{input_shape!r}."
         )
     return shape
 

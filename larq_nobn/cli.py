@@ -23,7 +23,7 @@ import shlex
 import sys
 
 import larq_nobn
-from larq_nobn import deploy, training
+from larq_nobn import argtypes, deploy, training
 
 EXIT_USAGE = 2
 PROG = "larq-nobn"
@@ -43,37 +43,6 @@ MODULE_SUBCOMMANDS = (
     (deploy.add_convert_parser, deploy.run_convert),
     (deploy.add_benchmark_parser, deploy.run_benchmark),
 )
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 1, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 0, got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _float(text):
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _dataset_names():
@@ -106,7 +75,7 @@ def _add_train_parser(subparsers):
     )
     model.add_argument(
         "--width-multiplier",
-        type=_float,
+        type=argtypes.number,
         metavar="W",
         help=f"BinaryNet width (default {d.DEFAULT_BINARYNET_WIDTH}; 3 is the ABN "
         "paper's)",
@@ -125,7 +94,7 @@ def _add_train_parser(subparsers):
     data.add_argument("--data-dir", metavar="PATH", help="where the dataset files are")
     data.add_argument(
         "--validation-split",
-        type=_float,
+        type=argtypes.number,
         metavar="F",
         help="fraction of the training split held out for validation (default 0: "
         "validate on the test split, as the papers do)",
@@ -139,30 +108,30 @@ def _add_train_parser(subparsers):
     )
     data.add_argument(
         "--max-train-samples",
-        type=_positive_int,
+        type=argtypes.positive_int,
         metavar="N",
         help="train on N (shuffled) samples per epoch, rounded up to whole batches "
         "(smoke tests)",
     )
     data.add_argument(
         "--max-test-samples",
-        type=_positive_int,
+        type=argtypes.positive_int,
         metavar="N",
         help="evaluate on the first N test (and validation) samples only (smoke tests)",
     )
     opt = parser.add_argument_group("optimisation")
     opt.add_argument(
-        "--epochs", type=_positive_int, help=f"default: {d.DEFAULT_EPOCHS}"
+        "--epochs", type=argtypes.positive_int, help=f"default: {d.DEFAULT_EPOCHS}"
     )
     opt.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=argtypes.positive_int,
         help=f"global batch size; default: {d.DEFAULT_BATCH_SIZE}",
     )
     opt.add_argument("--optimizer", choices=d.OPTIMIZERS, help="default: adam")
     opt.add_argument(
         "--learning-rate",
-        type=_float,
+        type=argtypes.number,
         metavar="LR",
         help=f"default: {d.DEFAULT_LEARNING_RATE}",
     )
@@ -174,7 +143,7 @@ def _add_train_parser(subparsers):
     )
     opt.add_argument(
         "--weight-decay",
-        type=_float,
+        type=argtypes.number,
         metavar="WD",
         help="coupled L2 decay on kernels, gains and shifts (default 0)",
     )
@@ -198,13 +167,13 @@ def _add_train_parser(subparsers):
     )
     kd.add_argument(
         "--distill-temperature",
-        type=_float,
+        type=argtypes.number,
         metavar="T",
         help="softmax temperature (default 1)",
     )
     kd.add_argument(
         "--distill-alpha",
-        type=_float,
+        type=argtypes.number,
         metavar="A",
         help="weight of the distillation loss; 1 - A weighs the label loss (default 1)",
     )
@@ -214,10 +183,10 @@ def _add_train_parser(subparsers):
         choices=tuple(d.RECIPES),
         help="a paper's settings (see `larq-nobn recipes`); explicit options win",
     )
-    run.add_argument("--seed", type=_non_negative_int, help="random seed (default 0)")
+    run.add_argument("--seed", type=argtypes.non_negative_int, help="random seed (default 0)")
     run.add_argument(
         "--seeds",
-        type=_non_negative_int,
+        type=argtypes.non_negative_int,
         nargs="+",
         metavar="S",
         help="one run per seed in OUTPUT/seed_S and OUTPUT/summary.json (mean +- std)",
@@ -315,14 +284,14 @@ def _add_evaluate_parser(subparsers):
         "to MODEL",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=256, help="default: 256"
+        "--batch-size", type=argtypes.positive_int, default=256, help="default: 256"
     )
     parser.add_argument(
         "--data-dir", metavar="PATH", help="where the dataset files are"
     )
     parser.add_argument(
         "--max-test-samples",
-        type=_positive_int,
+        type=argtypes.positive_int,
         metavar="N",
         help="first N test samples only",
     )

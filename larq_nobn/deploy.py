@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from larq_nobn import argtypes
+
 __all__ = [
     "DEFAULT_AGREEMENT_THRESHOLD",
     "EXIT_BAD_INPUT",
@@ -1619,34 +1621,6 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
 # ======================================================================================
 # Command line
 # ======================================================================================
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
 
 
 def add_convert_parser(subparsers):
@@ -1670,9 +1644,9 @@ def add_convert_parser(subparsers):
     parser.add_argument("--verify-dataset", metavar="NAME",
                         help="verify on NAME's test split (e.g. fashion_mnist) or an .npz "
                         "file with arrays x and y")
-    parser.add_argument("--verify-samples", type=_positive_int, default=1000, metavar="N",
+    parser.add_argument("--verify-samples", type=argtypes.positive_int, default=1000, metavar="N",
                         help="samples to verify on (default: 1000)")
-    parser.add_argument("--verify-threshold", type=_fraction,
+    parser.add_argument("--verify-threshold", type=argtypes.fraction,
                         default=DEFAULT_AGREEMENT_THRESHOLD, metavar="FRACTION",
                         help="minimum top-1 agreement, exit status 1 below it "
                         f"(default: {DEFAULT_AGREEMENT_THRESHOLD})")
@@ -1698,11 +1672,11 @@ def add_benchmark_parser(subparsers):
         ),
     )
     parser.add_argument("model", help="the LCE .tflite file")
-    parser.add_argument("--threads", type=_positive_int, nargs="+", default=[1],
+    parser.add_argument("--threads", type=argtypes.positive_int, nargs="+", default=[1],
                         metavar="N", help="thread counts (default: 1)")
-    parser.add_argument("--runs", type=_positive_int, default=50,
+    parser.add_argument("--runs", type=argtypes.positive_int, default=50,
                         help="timed runs per model and thread count (default: 50)")
-    parser.add_argument("--warmup", type=_non_negative_int, default=5,
+    parser.add_argument("--warmup", type=argtypes.non_negative_int, default=5,
                         help="untimed runs before them (default: 5)")
     parser.add_argument("--keras-model", metavar="PATH",
                         help="the Keras model the .tflite came from, for the float baseline")

@@ -5,6 +5,7 @@ and an interrupted (SIGINT) subprocess run resumed with --resume.
 Tiny sizes: BinaryNet at width 1/16, a few hundred samples.
 """
 
+import argparse
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from larq_nobn import cli, training
+from larq_nobn import argtypes, cli, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FMNIST = "/usr/share/datasets/fashion-mnist"
@@ -281,3 +282,33 @@ def test_sigint_mid_run_then_resume(tmp_path, capsys, fashion_dir):
         metrics["optimizer_iterations"]
         == iterations + (epochs - state["epoch"]) * steps
     )
+
+
+@pytest.mark.parametrize(
+    "parse, text, expected",
+    [
+        ("positive_int", "3", 3),
+        ("non_negative_int", "0", 0),
+        ("number", "-2.5", -2.5),
+        ("fraction", "1", 1.0),
+    ],
+)
+def test_argument_types_accept(parse, text, expected):
+    assert getattr(argtypes, parse)(text) == expected
+
+
+@pytest.mark.parametrize(
+    "parse, text, accepted",
+    [
+        ("positive_int", "0", "integer >= 1"),
+        ("positive_int", "2.5", "integer >= 1"),
+        ("non_negative_int", "-1", "integer >= 0"),
+        ("number", "lots", "a number"),
+        ("fraction", "0", "(0, 1]"),
+        ("fraction", "1.5", "(0, 1]"),
+    ],
+)
+def test_argument_types_name_the_bad_text(parse, text, accepted):
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        getattr(argtypes, parse)(text)
+    assert repr(text) in str(error.value) and accepted in str(error.value)

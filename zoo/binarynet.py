@@ -136,7 +136,14 @@ import numbers
 import larq as lq
 import tensorflow as tf
 
-from larq_nobn.blocks import NORM_EPSILON, NORM_MOMENTUM, check_norm, normalize
+from larq_nobn.blocks import (
+    NORM_EPSILON,
+    NORM_MOMENTUM,
+    check_input_shape,
+    check_norm,
+    check_num_classes,
+    normalize,
+)
 from larq_nobn.layers import ScaledWSQuantConv2D, ScaledWSQuantDense
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 
@@ -205,27 +212,6 @@ def binarynet_channels(width_multiplier=3):
     return convs, dense
 
 
-def _check_input_shape(input_shape):
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = None
-    if (
-        shape is None
-        or len(shape) != 3
-        or not all(isinstance(d, numbers.Integral) for d in shape)
-        or any(isinstance(d, bool) for d in shape)
-        or shape[0] < 8
-        or shape[1] < 8
-        or shape[2] < 1
-    ):
-        raise ValueError(
-            "`input_shape` must be (height, width, channels) with known height and "
-            f"width >= 8 (three 2x2 max-pools) and channels >= 1, got {input_shape!r}."
-        )
-    return tuple(int(d) for d in shape)
-
-
 def _binary_kwargs(norm, pad_values, threshold=0.0):
     """Arguments of a binary layer of variant `norm`."""
     if norm == "bf":
@@ -286,14 +272,8 @@ def BinaryNet(
     """
     check_norm(norm)
     convs, dense = binarynet_channels(width_multiplier)
-    input_shape = _check_input_shape(input_shape)
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Integral)
-        or num_classes < 1
-    ):
-        raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}.")
-    num_classes = int(num_classes)
+    input_shape = check_input_shape(input_shape, min_size=8)  # three 2x2 max-pools
+    num_classes = check_num_classes(num_classes)
     if pad_values not in _PAD_VALUES:
         raise ValueError(
             f"`pad_values` must be one of {_PAD_VALUES} (LCE supports no other), "

@@ -10,6 +10,7 @@ from larq_nobn._keras2 import ensure_keras2
 ensure_keras2()
 
 from larq_nobn.layers import (  # noqa: E402
+    QuantConv2D,
     RPReLU,
     ScaledWSQuantConv2D,
     ScaledWSQuantDense,
@@ -40,6 +41,7 @@ __all__ = [
     "ABN",
     "AGC",
     "ChannelScaledSign",
+    "QuantConv2D",
     "RPReLU",
     "RSign",
     "ScaledWSQuantConv2D",

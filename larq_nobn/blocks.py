@@ -20,7 +20,12 @@ import numbers
 import larq as lq
 import tensorflow as tf
 
-from larq_nobn.layers import RPReLU, ScaledWSQuantConv2D, _no_weight_clip_warning
+from larq_nobn.layers import (
+    QuantConv2D,
+    RPReLU,
+    ScaledWSQuantConv2D,
+    _no_weight_clip_warning,
+)
 from larq_nobn.normalization import ABN
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 
@@ -302,14 +307,14 @@ def binary_conv(
             input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
         )
     if binarization == "binarynet":
-        return lq.layers.QuantConv2D(
+        return QuantConv2D(
             input_quantizer="ste_sign",
             kernel_quantizer="ste_sign",
             kernel_constraint="weight_clip",
             **common,
         )
     with _no_weight_clip_warning():
-        return lq.layers.QuantConv2D(
+        return QuantConv2D(
             input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
         )
 

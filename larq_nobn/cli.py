@@ -4,15 +4,17 @@
 larq-nobn train [--model binarynet] [--norm bn] [--dataset fashion_mnist] ...
 larq-nobn evaluate runs/default/model.keras --dataset fashion_mnist
 larq-nobn recipes
+larq-nobn tune --norm bf --search learning_rate agc_clip_factor --max-trials 10
 larq-nobn convert runs/default/model.keras -o model.tflite --verify-dataset fashion_mnist
 larq-nobn benchmark model.tflite --threads 1 2
 ```
 
-`convert` and `benchmark` live in `larq_nobn.deploy`. `main(argv)` returns the exit
-status: 0 on success, 2 for bad input (unknown names, missing files, an unwritable
-output directory: one line on stderr, no traceback; set `LARQ_NOBN_DEBUG=1` to see it),
-1 when a conversion fails verification, 130 / 143 after SIGINT / SIGTERM stopped a
-training run (a checkpoint was saved; `--resume` continues it).
+`tune` lives in `larq_nobn.tuning`, `convert` and `benchmark` in `larq_nobn.deploy`.
+`main(argv)` returns the exit status: 0 on success, 2 for bad input (unknown names,
+missing files, an unwritable output directory: one line on stderr, no traceback; set
+`LARQ_NOBN_DEBUG=1` to see it), 1 when a conversion fails verification, 130 / 143
+after SIGINT / SIGTERM stopped a training run (a checkpoint was saved; `--resume`
+continues it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import shlex
 import sys
 
 import larq_nobn
-from larq_nobn import argtypes, deploy, training
+from larq_nobn import argtypes, deploy, training, tuning
 
 EXIT_USAGE = 2
 PROG = "larq-nobn"
@@ -42,6 +44,7 @@ USAGE_ERRORS = (
 MODULE_SUBCOMMANDS = (
     (deploy.add_convert_parser, deploy.run_convert),
     (deploy.add_benchmark_parser, deploy.run_benchmark),
+    (tuning.add_tune_parser, tuning.run_tune),
 )
 
 

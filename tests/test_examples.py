@@ -50,3 +50,18 @@ def test_convert_and_benchmark(tmp_path):
     assert "LceBconv2d" in out
     assert "PASSED" in out
     assert (tmp_path / "m.tflite").read_bytes()[4:8] == b"TFL3"
+
+
+def test_tune_hyperparameters(tmp_path):
+    from larq_nobn import tuning
+
+    out = run("tune_hyperparameters.py", "--max-trials", "2", "--width-multiplier",
+              "0.0625", *TINY, "--output", str(tmp_path / "tune"))
+    best = dict(line[len("best "):].split(": ") for line in out.splitlines()
+                if line.startswith("best "))
+    assert set(best) == {"val_accuracy", "learning_rate", "agc_clip_factor"}
+    for name in ("learning_rate", "agc_clip_factor"):
+        low, high = tuning.DEFAULT_SPACE[name]
+        assert low <= float(best[name]) <= high, best
+    assert 0 <= float(best["val_accuracy"]) <= 1
+    assert (tmp_path / "tune" / "best_hyperparameters.json").exists()

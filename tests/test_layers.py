@@ -11,6 +11,7 @@ from larq_nobn import (
     ScaledWSQuantDense,
     ScaledWSQuantDepthwiseConv2D,
 )
+from larq_nobn.layers import QuantConv2D, pointwise_conv2d
 
 
 def np_standardize(w, axes, eps=1e-5):
@@ -202,3 +203,52 @@ def test_mixed_precision_ws_conv():
         assert np.all(np.isfinite(y.numpy()))
     finally:
         tf.keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "shape, kernel_size, strides",
+    [((5, 1, 1, 48), 1, 1), ((3, 4, 4, 16), 1, 1), ((3, 6, 6, 8), 3, 1), ((3, 6, 6, 8), 1, 2)],
+)
+@pytest.mark.parametrize("binary", [True, False])
+def test_quant_conv2d_equals_larq_with_the_same_gradients(shape, kernel_size, strides,
+                                                          binary):
+    """Outputs and gradients (inputs, latent kernel) equal larq's `QuantConv2D`; the 1x1
+    stride-1 cases take the matmul gradient path."""
+    quantizers = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign") if binary else {}
+    ours = QuantConv2D(12, kernel_size, strides=strides, use_bias=False, **quantizers)
+    larqs = lq.layers.QuantConv2D(12, kernel_size, strides=strides, use_bias=False,
+                                  **quantizers)
+    x = tf.constant(np.random.RandomState(0).uniform(-1.5, 1.5, shape), tf.float32)
+    ours.build(x.shape)
+    larqs.build(x.shape)
+    larqs.set_weights(ours.get_weights())
+    weights = tf.random.stateless_normal((12,), seed=(1, 2))
+
+    def outputs_and_gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * weights) + 0.5 * tf.reduce_sum(y * y)
+        return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+    for a, b in zip(outputs_and_gradients(ours), outputs_and_gradients(larqs)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-4)
+    graph = tf.function(outputs_and_gradients).get_concrete_function(ours).graph
+    op_types = {op.type for op in graph.get_operations()}
+    uses_matmul = kernel_size == 1 and strides == 1
+    assert ("Conv2DBackpropFilter" not in op_types) == uses_matmul, op_types
+
+
+def test_pointwise_conv2d_hand_computed_gradients():
+    """A 1x1 conv of a 1x2x1x2 map with kernel [[1, 2], [3, 4]]: y = x @ k, and for the
+    loss sum(y), dL/dx = row sums of k, dL/dk = column sums of x broadcast."""
+    x = tf.constant([[[[1.0, 2.0]], [[3.0, 5.0]]]])  # (1, 2, 1, 2)
+    k = tf.constant([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2)
+    with tf.GradientTape() as tape:
+        tape.watch([x, k])
+        y = pointwise_conv2d(x, k)
+        loss = tf.reduce_sum(y)
+    dx, dk = tape.gradient(loss, [x, k])
+    np.testing.assert_array_equal(y.numpy().reshape(2, 2), [[7, 10], [18, 26]])
+    np.testing.assert_array_equal(dx.numpy().reshape(2, 2), [[3, 7], [3, 7]])
+    np.testing.assert_array_equal(dk.numpy().reshape(2, 2), [[4, 4], [7, 7]])

@@ -18,6 +18,9 @@ def every_layer_model():
                             input_quantizer=RSign(),
                             kernel_quantizer=ChannelScaledSign())(x)
     x = RPReLU()(x)
+    x = larq_nobn.layers.QuantConv2D(8, 1, input_quantizer="ste_sign",
+                                     kernel_quantizer="ste_sign",
+                                     kernel_constraint="weight_clip")(x)
     x = ScaledWSQuantDepthwiseConv2D(
         3, depthwise_quantizer=ChannelScaledSign(channel_axes=(-2, -1)),
         input_quantizer="ste_sign")(x)
@@ -73,4 +76,5 @@ def test_binary_weights_survive_as_binary(trained, tmp_path):
     model.save(path)
     restored = tf.keras.models.load_model(path)
     precisions = [getattr(w, "precision", None) for w in restored.weights]
-    assert precisions.count(1) == 3  # binary conv, depthwise and dense kernels
+    # ScaledWS binary conv, QuantConv2D, depthwise and dense kernels
+    assert precisions.count(1) == 4

@@ -194,7 +194,7 @@ def test_variant_structure():
     for norm in ("bn", "abn", "none"):
         for name in binary:
             layer = models[norm].get_layer(name)
-            assert type(layer) is lq.layers.QuantConv2D
+            assert type(layer) is larq_nobn.layers.QuantConv2D
             assert layer.input_quantizer.precision == 1
             assert layer.kernel_quantizer.precision == 1
             assert isinstance(layer.kernel_constraint, lq.constraints.WeightClip)

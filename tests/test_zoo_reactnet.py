@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from larq_nobn import ABN, ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
+from larq_nobn.layers import QuantConv2D
 from larq_nobn.zoo import ReActNetA
 from larq_nobn.zoo import reactnet
 from tests.helpers import randomize_non_kernel_weights
@@ -108,7 +109,7 @@ def test_layer_types_per_variant(full_models):
             assert all(isinstance(c, ScaledWSQuantConv2D) for c in convs)
         else:
             assert type(stem) is tf.keras.layers.Conv2D
-            assert all(type(c) is lq.layers.QuantConv2D for c in convs)
+            assert all(type(c) is QuantConv2D for c in convs)
         assert type(model.get_layer("classifier")) is tf.keras.layers.Dense
         assert sum(isinstance(layer, RPReLU) for layer in model.layers) == 26
 

@@ -144,7 +144,7 @@ from larq_nobn.blocks import (
     check_num_classes,
     normalize,
 )
-from larq_nobn.layers import ScaledWSQuantConv2D, ScaledWSQuantDense
+from larq_nobn.layers import QuantConv2D, ScaledWSQuantConv2D, ScaledWSQuantDense
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 
 __all__ = [
@@ -281,7 +281,7 @@ def BinaryNet(
         )
     pad_values = float(pad_values)
     bf = norm == "bf"
-    Conv = ScaledWSQuantConv2D if bf else lq.layers.QuantConv2D
+    Conv = ScaledWSQuantConv2D if bf else QuantConv2D
 
     inputs = tf.keras.Input(shape=input_shape)
     x = Conv(convs[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)

@@ -1,0 +1,763 @@
+"""Hyperparameter tuning with keras-tuner: the Python API behind `larq-nobn tune`.
+
+A search trains one zoo model per trial, each with the training settings of a base
+`training.TrainConfig` and the trial's values of the searched hyperparameters
+(`PARAMS`): the learning rate, the AGC clip factor (BN-free `bf` models only),
+BinaryNet's width and the normalization.
+
+```python
+import larq_nobn
+from larq_nobn.training import TrainConfig
+from larq_nobn.tuning import tune
+
+config = TrainConfig(model="binarynet", norm="bf", epochs=2, output="runs/tune")
+result = tune(config, max_trials=8, params=("learning_rate", "agc_clip_factor"))
+print(result.best_values, result.best_score)
+```
+
+A search writes into its output directory:
+
+- `search.json`: the base `TrainConfig`, the search space, the tuner, the objective and
+  `max_trials` (written first; resuming reads it),
+- `keras_tuner/`: keras-tuner's project (one `trial_*` folder per trial, the oracle's
+  state). `resume=True` (`--resume`) reloads it: finished trials are not run again, a
+  trial that was interrupted runs again from its start, and a larger `max_trials`
+  runs only the extra trials,
+- `trials.csv`: one row per trial (id, status, epochs, values, objective),
+- `best_hyperparameters.json`: the best values, their objective value, the
+  `larq-nobn train` options that set them and the best `TrainConfig` as a dict
+  (`TrainConfig.from_dict(...)` gives it back).
+
+A trial's objective value is keras-tuner's: the best value over its epochs. Trials
+validate on the validation split when `config.validation_split > 0`, else on the test
+split (what `training.train` reports); set a validation split to keep the test split
+out of the choice of hyperparameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import keras_tuner as kt
+import tensorflow as tf
+
+from larq_nobn import argtypes, training
+
+__all__ = [
+    "DEFAULT_SPACE",
+    "OBJECTIVES",
+    "PARAMS",
+    "TUNERS",
+    "Choice",
+    "LogUniform",
+    "TrainHyperModel",
+    "TuneResult",
+    "add_tune_parser",
+    "read_search",
+    "run_tune",
+    "search_space",
+    "tune",
+]
+
+
+class LogUniform(NamedTuple):
+    """A float sampled log-uniformly from `[low, high]`."""
+
+    low: float
+    high: float
+
+
+class Choice(NamedTuple):
+    """One of `values`."""
+
+    values: tuple
+
+
+#: The searchable hyperparameters (`TrainConfig` fields) and their default ranges, in
+#: the order they are declared (`norm` first: `agc_clip_factor` depends on it).
+DEFAULT_SPACE = {
+    "norm": Choice(training.NORMS),
+    "width_multiplier": Choice((0.25, 0.5, 1.0)),
+    "learning_rate": LogUniform(1e-4, 1e-2),
+    "agc_clip_factor": LogUniform(0.005, 0.08),
+}
+PARAMS = tuple(DEFAULT_SPACE)
+TUNERS = ("random", "bayesian", "hyperband")
+#: Objectives and their directions (keras-tuner scores a trial by its best epoch).
+OBJECTIVES = {
+    "val_accuracy": "max",
+    "val_loss": "min",
+    "accuracy": "max",
+    "loss": "min",
+}
+DEFAULT_OUTPUT = os.path.join("runs", "tune")
+DEFAULT_MAX_TRIALS = 10
+
+SEARCH_FILE = "search.json"
+BEST_FILE = "best_hyperparameters.json"
+TRIALS_FILE = "trials.csv"
+PROJECT_NAME = "keras_tuner"
+#: `TrainConfig` fields that may differ between a search and its resumption.
+RESUMABLE_CHANGES = ("output", "data_dir", "strategy", "jit_compile")
+
+
+# ======================================================================================
+# Search space
+# ======================================================================================
+def _choice_value(name, value):
+    if name == "norm":
+        if value not in training.NORMS:
+            raise ValueError(
+                f"Unknown norm {value!r} in the search space; expected some of "
+                f"{', '.join(training.NORMS)}."
+            )
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number > 0 or not math.isfinite(number):
+        raise ValueError(f"`{name}` values must be numbers > 0, got {value!r}.")
+    return number
+
+
+def _spec(name, override):
+    """The `LogUniform` / `Choice` of `name`: its default, or `override` (a spec, a
+    `(low, high)` / values sequence, or the command line's `LOW:HIGH` / `A,B,...`)."""
+    default = DEFAULT_SPACE[name]
+    if override is None:
+        return default
+    if isinstance(default, LogUniform):
+        if isinstance(override, str):
+            override = override.split(":")
+        try:
+            low, high = (float(v) for v in override)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The range of `{name}` must be two numbers LOW:HIGH, got {override!r}."
+            ) from None
+        if not (0 < low < high and math.isfinite(high)):
+            raise ValueError(
+                f"The range of `{name}` must satisfy 0 < LOW < HIGH (log-uniform), got "
+                f"{low!r}:{high!r}."
+            )
+        return LogUniform(low, high)
+    if isinstance(override, Choice):
+        override = override.values
+    if isinstance(override, str):
+        override = override.split(",")
+    values = tuple(_choice_value(name, v) for v in override)
+    if not values or len(set(values)) != len(values):
+        raise ValueError(
+            f"The choices of `{name}` must be distinct and not empty, got {override!r}."
+        )
+    return Choice(values)
+
+
+def search_space(config: training.TrainConfig, params=None) -> dict:
+    """The search space of a tuning run over the training of `config`.
+
+    # Arguments
+        config: The base configuration (every field that is not searched).
+        params: The hyperparameters to search: names of `PARAMS` (default ranges), or
+            a dict from names to ranges (`(low, high)` for `learning_rate` and
+            `agc_clip_factor`, a sequence of choices for `width_multiplier` and
+            `norm`; `None`: the default). Default: `learning_rate`, and
+            `agc_clip_factor` when `config.norm` is `bf`.
+
+    # Returns
+        A dict from names (in `PARAMS` order) to `LogUniform` / `Choice`.
+
+    # Raises
+        ValueError: An unknown name (the message lists the accepted ones), a bad range,
+            `width_multiplier` for a model other than BinaryNet, or `agc_clip_factor`
+            where no trial trains a `bf` model (AGC only applies to `bf`).
+    """
+    if params is None:
+        params = ["learning_rate"]
+        if config.norm == "bf":
+            params.append("agc_clip_factor")
+    if isinstance(params, str):
+        params = (params,)
+    overrides = dict(params) if isinstance(params, dict) else dict.fromkeys(params)
+    unknown = [name for name in overrides if name not in DEFAULT_SPACE]
+    if unknown:
+        raise ValueError(
+            f"Unknown hyperparameter(s) {', '.join(map(repr, unknown))} to search; "
+            f"expected some of {', '.join(PARAMS)}."
+        )
+    if not overrides:
+        raise ValueError(f"Nothing to search: give some of {', '.join(PARAMS)}.")
+    space = {name: _spec(name, overrides[name]) for name in PARAMS if name in overrides}
+    if "width_multiplier" in space and config.model != "binarynet":
+        raise ValueError(
+            f"`width_multiplier` can be searched for model 'binarynet' only, not for "
+            f"{config.model!r}."
+        )
+    norms = space["norm"].values if "norm" in space else (config.norm,)
+    if "agc_clip_factor" in space and "bf" not in norms:
+        raise ValueError(
+            "`agc_clip_factor` only applies to norm 'bf' (AGC of the BN-free models), "
+            f"but the search trains norm {', '.join(map(repr, norms))}: use norm 'bf' "
+            "or search 'norm' with 'bf' among its choices."
+        )
+    return space
+
+
+def _space_to_json(space):
+    return {
+        name: list(spec.values) if isinstance(spec, Choice) else [spec.low, spec.high]
+        for name, spec in space.items()
+    }
+
+
+# ======================================================================================
+# Hypermodel
+# ======================================================================================
+class TrainHyperModel(kt.HyperModel):
+    """Builds and compiles the model of a base `TrainConfig` with a trial's values.
+
+    The model comes from `training.build_model`, its optimizer (schedule, AGC) from
+    `training.make_optimizer`, its loss is the sparse categorical cross-entropy (from
+    logits unless the model ends with a softmax) and its metric the accuracy, as in
+    `training.train`. Every build starts from `config.seed`, so trials differ only by
+    their hyperparameters.
+
+    # Arguments
+        config: The base configuration.
+        space: The search space, from `search_space`.
+        data: The run's `training.Data` (input shape, classes, steps per epoch).
+    """
+
+    def __init__(self, config: training.TrainConfig, space: dict, data: training.Data):
+        super().__init__(name=f"{config.model}_{config.norm}")
+        self.config = config
+        self.space = space
+        self.data = data
+
+    def values(self, hp: kt.HyperParameters) -> dict:
+        """Declares the search space in `hp`; returns the trial's active values."""
+        values = {}
+        for name, spec in self.space.items():
+            scope = contextlib.nullcontext()
+            if name == "agc_clip_factor" and "norm" in self.space:
+                scope = hp.conditional_scope("norm", ["bf"])
+            with scope:
+                if isinstance(spec, LogUniform):
+                    value = hp.Float(name, spec.low, spec.high, sampling="log")
+                else:
+                    value = hp.Choice(name, list(spec.values))
+            if value is not None:
+                values[name] = value
+        return values
+
+    def trial_config(self, hp: kt.HyperParameters) -> training.TrainConfig:
+        """The base config with the trial's values."""
+        return self.config.replace(**self.values(hp))
+
+    def build(self, hp):
+        config = self.trial_config(hp)
+        tf.keras.utils.set_random_seed(config.seed)
+        data = self.data
+        model = training.build_model(config, data.input_shape, data.num_classes)
+        if config.weights == "real":
+            model = training.clone_with_real_weights(model)
+        if config.init_weights:
+            source = tf.keras.models.load_model(config.init_weights, compile=False)
+            training.copy_weights_by_name(source, model)
+        training._add_weight_decay(
+            model, config.weight_decay, config.weight_decay_pattern
+        )
+        exclude = training.zoo_agc_settings(config.model)[1]
+        optimizer = training.make_optimizer(
+            config, data.steps_per_epoch * config.epochs, model, exclude=exclude
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=tf.keras.losses.SparseCategoricalCrossentropy(
+                from_logits=not training.outputs_probabilities(model)
+            ),
+            metrics=["accuracy"],
+            jit_compile=config.jit_compile,
+        )
+        return model
+
+
+# ======================================================================================
+# Search
+# ======================================================================================
+@dataclass(frozen=True)
+class TuneResult:
+    """What `tune` found.
+
+    # Arguments
+        best_values: The best trial's values of the searched hyperparameters.
+        best_score: Its objective value.
+        best_trial: Its keras-tuner trial id.
+        objective: The objective's name.
+        config: The base config with the best values (`output`: `OUTPUT/best`).
+        trials: One dict per trial, as in `trials.csv`.
+        output: The search's output directory.
+    """
+
+    best_values: dict
+    best_score: float
+    best_trial: str
+    objective: str
+    config: training.TrainConfig
+    trials: tuple
+    output: str
+
+
+def _check_settings(config, tuner, max_trials, objective):
+    if tuner not in TUNERS:
+        raise ValueError(
+            f"Unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}."
+        )
+    if not training._is_int(max_trials) or max_trials < 1:
+        raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
+    if objective not in OBJECTIVES:
+        raise ValueError(
+            f"Unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}."
+        )
+    config.validate()
+    unsupported = {
+        "seeds": config.seeds is not None,
+        "two_step": config.two_step,
+        "teacher": bool(config.teacher),
+        "strategy 'multi_worker'": config.strategy == "multi_worker",
+    }
+    unsupported = [name for name, given in unsupported.items() if given]
+    if unsupported:
+        raise ValueError(
+            f"A search trains one plain model per trial; {', '.join(unsupported)} "
+            "cannot be tuned (train those with the best values afterwards)."
+        )
+    if config.init_weights and not os.path.exists(config.init_weights):
+        raise FileNotFoundError(f"init_weights {config.init_weights!r} does not exist.")
+    if tuner == "bayesian":
+        from keras_tuner.tuners import bayesian
+
+        if bayesian.scipy is None or bayesian.sklearn is None:
+            raise ValueError(
+                "Tuner 'bayesian' needs scipy and scikit-learn, which are not "
+                "installed: pip install 'keras-tuner[bayesian]', or use tuner 'random' "
+                "or 'hyperband'."
+            )
+
+
+def _search_settings(config, space, tuner, objective, max_trials):
+    return {
+        "tuner": tuner,
+        "objective": objective,
+        "max_trials": max_trials,
+        "params": _space_to_json(space),
+        "config": config.to_dict(),
+    }
+
+
+def read_search(output: str) -> dict:
+    """The settings of the search in `output` (its `search.json`): `config` (a
+    `TrainConfig`), `params` (the space, as `tune` takes it), `tuner`, `objective` and
+    `max_trials`.
+
+    # Raises
+        FileNotFoundError: `output` holds no search.
+    """
+    path = os.path.join(output, SEARCH_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"Nothing to resume in {output!r}: it has no {SEARCH_FILE} of a larq-nobn "
+            "search."
+        )
+    with open(path) as stream:
+        settings = json.load(stream)
+    settings["config"] = training.TrainConfig.from_dict(settings["config"])
+    return settings
+
+
+def _check_resumable(output, settings):
+    stored = read_search(output)
+    stored = _search_settings(
+        stored["config"], search_space(stored["config"], stored["params"]),
+        stored["tuner"], stored["objective"], stored["max_trials"],
+    )
+    conflicts = [
+        f"{key} (search: {stored[key]!r}, given: {settings[key]!r})"
+        for key in ("tuner", "objective", "params")
+        if stored[key] != settings[key]
+    ]
+    conflicts += [
+        f"{key} (search: {value!r}, given: {settings['config'][key]!r})"
+        for key, value in stored["config"].items()
+        if key not in RESUMABLE_CHANGES and settings["config"][key] != value
+    ]
+    if conflicts:
+        raise ValueError(
+            f"The search in {output!r} ran with other settings: {', '.join(conflicts)}."
+        )
+
+
+def _prepare_output(output, settings, resume, overwrite):
+    if resume and overwrite:
+        raise ValueError("`resume` and `overwrite` exclude each other.")
+    training.prepare_output(output, resume=True)  # creates it, checks it is writable
+    project = os.path.join(output, PROJECT_NAME)
+    if resume:
+        _check_resumable(output, settings)
+        return
+    if os.path.exists(os.path.join(output, SEARCH_FILE)) or os.path.exists(project):
+        if not overwrite:
+            raise ValueError(
+                f"Output directory {output!r} already holds a search; pass --resume "
+                "to continue it, --overwrite to start it again, or choose another "
+                "--output."
+            )
+        shutil.rmtree(project, ignore_errors=True)
+        for name in (SEARCH_FILE, BEST_FILE, TRIALS_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(output, name))
+
+
+def _make_tuner(name, hypermodel, config, objective, max_trials, output):
+    common = dict(
+        hypermodel=hypermodel,
+        objective=kt.Objective(objective, OBJECTIVES[objective]),
+        seed=config.seed,
+        directory=output,
+        project_name=PROJECT_NAME,
+        overwrite=False,  # reload the project when there is one: resume
+        distribution_strategy=(
+            training.make_strategy(config.strategy)
+            if config.strategy != "default"
+            else None
+        ),
+    )
+    if name == "random":
+        return kt.RandomSearch(max_trials=max_trials, **common)
+    if name == "bayesian":
+        return kt.BayesianOptimization(max_trials=max_trials, **common)
+    # Hyperband sets each trial's epochs (up to config.epochs) itself; keep sweeping
+    # brackets until max_trials trials ran.
+    tuner = kt.Hyperband(
+        max_epochs=config.epochs, hyperband_iterations=math.inf, **common
+    )
+    tuner.oracle.max_trials = max_trials
+    return tuner
+
+
+def _trial_rows(oracle, space, epochs):
+    rows = []
+    for trial_id in oracle.start_order:
+        trial = oracle.trials[trial_id]
+        values = trial.hyperparameters.values
+        row = {"trial_id": trial_id, "status": trial.status}
+        row["epochs"] = values.get("tuner/epochs", epochs)
+        row.update({name: values.get(name) for name in space})
+        score = trial.score if trial.status == "COMPLETED" else None
+        row[oracle.objective.name] = None if score is None else float(score)
+        rows.append(row)
+    return rows
+
+
+def _write_csv_atomic(path, rows, fields):
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = training._temporary_file(directory, ".tmp-", ".csv")
+    try:
+        with open(temporary, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def _format(value):
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_table(rows, fields, objective, direction):
+    def key(row):
+        score = row[objective]
+        if score is None:
+            return (1, 0.0)
+        return (0, -score if direction == "max" else score)
+
+    table = [[str(field) for field in fields]]
+    table += [[_format(row[f]) for f in fields] for row in sorted(rows, key=key)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(fields))]
+    print(f"Trials, best {objective} first:")
+    for line in table:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def _train_flags(values):
+    flags = []
+    for name, value in values.items():
+        flags += ["--" + name.replace("_", "-"), str(value)]
+    return flags
+
+
+def tune(
+    config: training.TrainConfig,
+    *,
+    tuner: str = "random",
+    max_trials: int = DEFAULT_MAX_TRIALS,
+    objective: str = "val_accuracy",
+    params=None,
+    output: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int | None = None,
+) -> TuneResult:
+    """Searches hyperparameters of the training of `config` with keras-tuner.
+
+    The data is loaded once (`training.load_data(config)`); every trial builds the
+    model with `TrainHyperModel` and trains it for `config.epochs` epochs (Hyperband
+    chooses fewer for some trials), validating on the validation split, or on the test
+    split when `config.validation_split` is 0.
+
+    # Arguments
+        config: The base configuration (`seeds`, `two_step` and `teacher` unset).
+        tuner: `random` (random search), `bayesian` (Bayesian optimization with a
+            Gaussian process; needs scipy and scikit-learn) or `hyperband`.
+        max_trials: Number of trials in total, the ones of a resumed search included.
+        objective: One of `OBJECTIVES`; a trial's value is its best epoch's.
+        params: What to search, see `search_space`.
+        output: The search's directory (default: `config.output`).
+        resume: Continue the search in `output`: keras-tuner reloads it, finished
+            trials are kept, an interrupted one runs again. The settings must be the
+            ones of the search, except `max_trials` (and `RESUMABLE_CHANGES`).
+        overwrite: Delete a previous search in `output` first.
+        verbose: Keras verbosity of each trial (0 also silences keras-tuner's reports
+            of each trial; the table of all trials is printed at the end anyway);
+            `None`: a progress bar on a terminal, one line per epoch otherwise.
+
+    # Returns
+        A `TuneResult`; `best_hyperparameters.json` and `trials.csv` in `output` hold
+        the same.
+
+    # Raises
+        ValueError: An unknown tuner, objective or hyperparameter, a bad range or
+            `max_trials`, an output directory with another search in it, settings
+            that differ from the resumed search's, tuner `bayesian` without scipy and
+            scikit-learn, ...
+        FileNotFoundError: Nothing to resume, or missing data.
+        RuntimeError: No trial completed (keras-tuner's errors are in its message).
+    """
+    _check_settings(config, tuner, max_trials, objective)
+    space = search_space(config, params)
+    output = config.output if output is None else os.fspath(output)
+    config = config.replace(output=output)
+    settings = _search_settings(config, space, tuner, objective, max_trials)
+    _prepare_output(output, settings, resume, overwrite)
+    training._write_json_atomic(os.path.join(output, SEARCH_FILE), settings)
+
+    data = training.load_data(config)
+    hypermodel = TrainHyperModel(config, space, data)
+    search = _make_tuner(tuner, hypermodel, config, objective, max_trials, output)
+    verbose = training._verbosity(verbose)
+    search.search(
+        data.train,
+        validation_data=data.validation if data.validation is not None else data.test,
+        epochs=config.epochs,
+        verbose=verbose,
+    )
+
+    oracle = search.oracle
+    rows = _trial_rows(oracle, space, config.epochs)
+    fields = ["trial_id", "status", "epochs", *space, objective]
+    _write_csv_atomic(os.path.join(output, TRIALS_FILE), rows, fields)
+    completed = [row for row in rows if row[objective] is not None]
+    if not completed:
+        failed = [t.message for t in oracle.trials.values() if t.message]
+        raise RuntimeError(
+            f"No trial of the search in {output!r} completed."
+            + (f" The last error:\n{failed[-1]}" if failed else "")
+        )
+    best = oracle.get_best_trials(1)[0]
+    best_values = hypermodel.values(best.hyperparameters.copy())
+    best_config = config.replace(**best_values, output=os.path.join(output, "best"))
+    result = TuneResult(
+        best_values=best_values,
+        best_score=float(best.score),
+        best_trial=best.trial_id,
+        objective=objective,
+        config=best_config,
+        trials=tuple(rows),
+        output=output,
+    )
+    training._write_json_atomic(
+        os.path.join(output, BEST_FILE),
+        {
+            "objective": objective,
+            "direction": OBJECTIVES[objective],
+            "score": result.best_score,
+            "trial_id": result.best_trial,
+            "values": best_values,
+            "train_flags": _train_flags(best_values),
+            "tuner": tuner,
+            "trials": len(rows),
+            "config": best_config.to_dict(),
+        },
+    )
+    _print_table(rows, fields, objective, OBJECTIVES[objective])
+    print(
+        f"Best {objective} {result.best_score:.4f} (trial {result.best_trial}): "
+        + ", ".join(f"{name}={_format(value)}" for name, value in best_values.items())
+        + f"; written to {os.path.join(output, BEST_FILE)}",
+        flush=True,
+    )
+    return result
+
+
+# ======================================================================================
+# Command line
+# ======================================================================================
+def add_tune_parser(subparsers):
+    """Adds `tune` to an argparse subparsers object and returns its parser."""
+    d = training
+    parser = subparsers.add_parser(
+        "tune",
+        help="search training hyperparameters with keras-tuner",
+        description=(
+            "Search the learning rate, the AGC clip factor (norm bf), BinaryNet's "
+            "width or the normalization of a zoo model with keras-tuner: one training "
+            "run of --epochs per trial. Writes search.json, keras_tuner/ (the "
+            "trials), trials.csv and best_hyperparameters.json (with the best "
+            "TrainConfig) into --output. --resume continues an interrupted search "
+            "without running its finished trials again; a larger --max-trials adds "
+            "trials."
+        ),
+        argument_default=argparse.SUPPRESS,
+    )
+    model = parser.add_argument_group("model and data (the base training run)")
+    model.add_argument("--model", choices=d.MODELS, help=f"default: {d.DEFAULT_MODEL}")
+    model.add_argument("--norm", choices=d.NORMS, help=f"default: {d.DEFAULT_NORM}")
+    model.add_argument(
+        "--width-multiplier",
+        type=argtypes.number,
+        metavar="W",
+        help=f"BinaryNet width (default {d.DEFAULT_BINARYNET_WIDTH})",
+    )
+    model.add_argument(
+        "--variant", choices=d.RESNET18_VARIANTS, help="ResNet-18 variant"
+    )
+    model.add_argument(
+        "--dataset", metavar="NAME", help=f"default: {d.DEFAULT_DATASET}"
+    )
+    model.add_argument("--data-dir", metavar="PATH", help="where the dataset files are")
+    model.add_argument(
+        "--validation-split",
+        type=argtypes.number,
+        metavar="F",
+        help="fraction of the training split to validate the trials on (default 0: "
+        "the test split)",
+    )
+    model.add_argument(
+        "--epochs",
+        type=argtypes.positive_int,
+        help=f"per trial; default: {d.DEFAULT_EPOCHS}",
+    )
+    model.add_argument(
+        "--batch-size",
+        type=argtypes.positive_int,
+        help=f"default: {d.DEFAULT_BATCH_SIZE}",
+    )
+    model.add_argument(
+        "--max-train-samples", type=argtypes.positive_int, metavar="N",
+        help="train on N samples per epoch (smoke tests)",
+    )
+    model.add_argument(
+        "--max-test-samples", type=argtypes.positive_int, metavar="N",
+        help="validate on the first N samples (smoke tests)",
+    )
+    model.add_argument("--seed", type=argtypes.non_negative_int, help="default: 0")
+    search = parser.add_argument_group("search")
+    search.add_argument("--tuner", choices=TUNERS, help="default: random")
+    search.add_argument(
+        "--max-trials",
+        type=argtypes.positive_int,
+        metavar="N",
+        help=f"trials in total (default {DEFAULT_MAX_TRIALS}; when resuming: the "
+        "search's)",
+    )
+    search.add_argument(
+        "--search",
+        nargs="+",
+        metavar="NAME[=RANGE]",
+        help=f"hyperparameters to search, some of {', '.join(PARAMS)}, each with an "
+        "optional range: LOW:HIGH (log-uniform) or A,B,... (choices), e.g. "
+        "learning_rate=1e-4:1e-2 norm=abn,bf. Default: learning_rate, and "
+        "agc_clip_factor for --norm bf",
+    )
+    search.add_argument(
+        "--objective", choices=tuple(OBJECTIVES), help="default: val_accuracy"
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", "-o", metavar="DIR", help=f"default: {DEFAULT_OUTPUT}")
+    run.add_argument(
+        "--resume", action="store_true", default=False,
+        help="continue the search in --output (its settings are the defaults)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", default=False,
+        help="delete a previous search in --output and start again",
+    )
+    run.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2),
+        help="0 silent, 1 progress bar, 2 one line per epoch",
+    )
+    parser.set_defaults(_handler=run_tune)
+    return parser
+
+
+def _parse_search(items):
+    params = {}
+    for item in items:
+        name, has_range, text = item.partition("=")
+        if name in params:
+            raise ValueError(f"--search names {name!r} twice.")
+        params[name] = text if has_range else None
+    return params
+
+
+def run_tune(args) -> int:
+    """Runs `larq-nobn tune`."""
+    fields = {f.name for f in training.dataclasses.fields(training.TrainConfig)}
+    explicit = {k: v for k, v in vars(args).items() if k in fields and k != "output"}
+    output = getattr(args, "output", DEFAULT_OUTPUT)
+    names = ("tuner", "max_trials", "objective")
+    options = {k: getattr(args, k) for k in names if hasattr(args, k)}
+    params = _parse_search(args.search) if hasattr(args, "search") else None
+    if args.resume and not args.overwrite:
+        stored = read_search(output)
+        config = stored["config"].replace(output=output, **explicit)
+        options = {k: stored[k] for k in names} | options
+        params = stored["params"] if params is None else params
+    else:
+        config = training.TrainConfig(output=output, **explicit)
+    tune(
+        config,
+        params=params,
+        output=output,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        verbose=getattr(args, "verbose", None),
+        **options,
+    )
+    return 0
+

@@ -1585,18 +1585,28 @@ def prepare_output(output: str, resume=False, overwrite=False):
     _clear_run(output)
 
 
-def _write_json_atomic(path, values):
+def write_atomic(path, write, suffix=".tmp"):
+    """Writes a text file atomically: `write(stream)` fills a temporary file in the same
+    directory, which then replaces `path`; on any error the temporary file is removed
+    and `path` is untouched."""
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = _temporary_file(directory, ".tmp-", ".json")
+    temporary = _temporary_file(directory, ".tmp-", suffix)
     try:
-        with open(temporary, "w") as stream:
-            json.dump(values, stream, indent=2, default=_json_default)
-            stream.write("\n")
+        with open(temporary, "w", newline="") as stream:
+            write(stream)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def _write_json_atomic(path, values):
+    def write(stream):
+        json.dump(values, stream, indent=2, default=_json_default)
+        stream.write("\n")
+
+    write_atomic(path, write, ".json")
 
 
 def _json_default(value):

@@ -469,18 +469,12 @@ def _trial_rows(oracle, space, epochs):
 
 
 def _write_csv_atomic(path, rows, fields):
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = training._temporary_file(directory, ".tmp-", ".csv")
-    try:
-        with open(temporary, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
+    def write(stream):
+        writer = csv.DictWriter(stream, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    training.write_atomic(path, write, ".csv")
 
 
 def _format(value):

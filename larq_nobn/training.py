@@ -107,8 +107,8 @@ WEIGHTS = ("binary", "real")
 # --------------------------------------------------------------------------------------
 # Defaults of `larq-nobn train` (and of `TrainConfig()`): the one place to change them.
 # A small BinaryNet (x0.25: 651 k parameters, 646 k binary) on Fashion-MNIST, offline
-# on a 2-core CPU: measured here (TF 2.21, 2 cores) 88.9 % test accuracy after
-# 3 epochs of 190-210 s (84.8 %, 87.4 % after epochs 1 and 2). With the crop + flip
+# on a 2-core CPU: measured here (TF 2.21, 2 cores) 88.7 % test accuracy after
+# 3 epochs of 160-180 s (84.1 %, 87.6 % after epochs 1 and 2). With the crop + flip
 # augmentation it reached only 78.8 % after epoch 1: a short budget learns faster from
 # the plain images, so augmentation is off by default and on in every paper recipe.
 # --------------------------------------------------------------------------------------

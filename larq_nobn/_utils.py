@@ -17,3 +17,12 @@ def broadcast_channel(vector, rank, axis, dtype=None):
     shape = [1] * rank
     shape[axis] = -1
     return tf.reshape(vector, shape)
+
+
+def leaf_layers(model):
+    """The layers of `model`, the layers of nested models in place of the models."""
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer

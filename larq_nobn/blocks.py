@@ -17,7 +17,6 @@ Every zoo model takes `norm` in `NORMS`:
 import math
 import numbers
 
-import larq as lq
 import tensorflow as tf
 
 from larq_nobn.layers import (
@@ -420,6 +419,37 @@ def _scale(x, value, name):
     return tf.keras.layers.Rescaling(value, name=name)(x)
 
 
+def _binary_branch(
+    x, filters, kernel_size, *, norm, variance, strides=1, pad_values=1.0, name,
+    suffix=""
+):
+    """The residual branch of ReActNet / Bi-Real blocks: a binary convolution and its
+    normalization; for `"bf"` (`variance` given) `x_in = beta * x` before it and
+    `alpha` after it, with the expected variance advanced by the branch.
+
+    Layer names: `{name}_conv{k}x{k}`, `{name}_norm{suffix}` and for `"bf"`
+    `{name}_beta{suffix}`, `{name}_alpha{suffix}`.
+
+    # Returns
+        `(x_in, y)`: the branch's (scaled) input and its output.
+    """
+    bf = variance is not None
+    x_in = _scale(x, variance.beta, f"{name}_beta{suffix}") if bf else x
+    y = binary_conv(
+        filters,
+        kernel_size,
+        norm=norm,
+        strides=strides,
+        pad_values=pad_values,
+        name=f"{name}_conv{kernel_size}x{kernel_size}",
+    )(x_in)
+    y = normalize(y, norm, f"{name}_norm{suffix}")
+    if bf:
+        y = _scale(y, variance.alpha, f"{name}_alpha{suffix}")
+        variance.add_branch()
+    return x_in, y
+
+
 def _variance_for(norm, variance):
     if norm != "bf":
         return None
@@ -493,19 +523,10 @@ def reactnet_block(
     variance = _variance_for(norm, variance)
     bf = variance is not None
 
-    x_in = _scale(x, variance.beta, f"{name}_beta1") if bf else x
-    y = binary_conv(
-        in_channels,
-        3,
-        norm=norm,
-        strides=strides,
-        pad_values=pad_values,
-        name=f"{name}_conv3x3",
-    )(x_in)
-    y = normalize(y, norm, f"{name}_norm1")
-    if bf:
-        y = _scale(y, variance.alpha, f"{name}_alpha1")
-        variance.add_branch()
+    x_in, y = _binary_branch(
+        x, in_channels, 3, norm=norm, variance=variance, strides=strides,
+        pad_values=pad_values, name=name, suffix="1",
+    )
     shortcut = x
     if strides == 2:
         shortcut = tf.keras.layers.AveragePooling2D(
@@ -514,12 +535,9 @@ def reactnet_block(
     out1 = tf.keras.layers.Add(name=f"{name}_add1")([shortcut, y])
     out1 = RPReLU(name=f"{name}_rprelu1")(out1)
 
-    out1_in = _scale(out1, variance.beta, f"{name}_beta2") if bf else out1
-    y = binary_conv(filters, 1, norm=norm, name=f"{name}_conv1x1")(out1_in)
-    y = normalize(y, norm, f"{name}_norm2")
-    if bf:
-        y = _scale(y, variance.alpha, f"{name}_alpha2")
-        variance.add_branch()
+    _, y = _binary_branch(
+        out1, filters, 1, norm=norm, variance=variance, name=name, suffix="2"
+    )
     shortcut = out1
     if filters != in_channels:
         shortcut = tf.keras.layers.Concatenate(name=f"{name}_concat")([out1, out1])
@@ -575,19 +593,10 @@ def bireal_block(
     bf = variance is not None
     downsample = strides != 1 or filters != x.shape[-1]
 
-    x_in = _scale(x, variance.beta, f"{name}_beta") if bf else x
-    y = binary_conv(
-        filters,
-        3,
-        norm=norm,
-        strides=strides,
-        pad_values=pad_values,
-        name=f"{name}_conv3x3",
-    )(x_in)
-    y = normalize(y, norm, f"{name}_norm")
-    if bf:
-        y = _scale(y, variance.alpha, f"{name}_alpha")
-        variance.add_branch()
+    x_in, y = _binary_branch(
+        x, filters, 3, norm=norm, variance=variance, strides=strides,
+        pad_values=pad_values, name=name,
+    )
     shortcut = x
     if downsample:
         shortcut = x_in

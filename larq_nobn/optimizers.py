@@ -43,6 +43,8 @@ from tf_keras.src.optimizers import optimizer as _optimizer_v3
 from tf_keras.src.optimizers.legacy import optimizer_v2 as _optimizer_v2
 from tf_keras.src.optimizers import utils as _optimizer_utils
 
+from larq_nobn._utils import leaf_layers
+
 __all__ = [
     "AGC",
     "AGCOptimizer",
@@ -235,14 +237,6 @@ def exclude_layers(*layers) -> str:
     return "(?:^|/)(?:" + "|".join(re.escape(n) for n in names) + ")/"
 
 
-def _flat_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.Model):
-            yield from _flat_layers(layer)
-        else:
-            yield layer
-
-
 def exclude_head(model) -> str:
     """A regex for `AGC(exclude=...)` matching the classifier head of `model`.
 
@@ -267,7 +261,7 @@ def exclude_head(model) -> str:
             f"exclude_head() expects a tf.keras.Model, got {model!r} of type "
             f"{type(model).__name__}."
         )
-    layers = list(_flat_layers(model))
+    layers = list(leaf_layers(model))
     dense = [layer for layer in layers if isinstance(layer, tf.keras.layers.Dense)]
     if dense:
         return exclude_layers(dense[-1])

@@ -67,6 +67,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from larq_nobn._utils import leaf_layers
+
 __all__ = [
     "MODELS",
     "NORMS",
@@ -724,14 +726,6 @@ def clone_with_real_weights(model: tf.keras.Model) -> tf.keras.Model:
     return tf.keras.models.clone_model(model, clone_function=clone)
 
 
-def _flat_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.Model):
-            yield from _flat_layers(layer)
-        else:
-            yield layer
-
-
 def copy_weights_by_name(source: tf.keras.Model, target: tf.keras.Model, strict=True):
     """Copies every layer's weights from `source` into the layer of the same name in
     `target` (e.g. from a `clone_with_real_weights` model back into the binary one).
@@ -748,9 +742,9 @@ def copy_weights_by_name(source: tf.keras.Model, target: tf.keras.Model, strict=
         ValueError: A missing layer (with `strict`), or layers whose weights differ in
             number or shape.
     """
-    layers = {layer.name: layer for layer in _flat_layers(source)}
+    layers = {layer.name: layer for layer in leaf_layers(source)}
     copied = 0
-    for layer in _flat_layers(target):
+    for layer in leaf_layers(target):
         if not layer.weights:
             continue
         if layer.name not in layers:
@@ -2036,6 +2030,20 @@ def _check_resumable(stored: TrainConfig, config: TrainConfig):
         )
 
 
+def _prepare_parent_run(config, resume, overwrite, resume_hint):
+    """Prepares the output directory of a run made of sub-runs (two steps, seeds) and
+    writes its config.json; returns the command that resumes it."""
+    output = config.output
+    if resume:
+        if _stored_config(output) is None:
+            raise FileNotFoundError(f"Nothing to resume in {output!r}: no config.json.")
+        prepare_output(output, resume=True)
+    else:
+        prepare_output(output, overwrite=overwrite)
+    _write_json_atomic(os.path.join(output, "config.json"), config.to_dict())
+    return resume_hint or f"larq-nobn train --output {output} --resume"
+
+
 def _train_two_step(
     config,
     *,
@@ -2049,14 +2057,7 @@ def _train_two_step(
     run_eagerly,
 ):
     output = config.output
-    if resume:
-        if _stored_config(output) is None:
-            raise FileNotFoundError(f"Nothing to resume in {output!r}: no config.json.")
-        prepare_output(output, resume=True)
-    else:
-        prepare_output(output, overwrite=overwrite)
-    _write_json_atomic(os.path.join(output, "config.json"), config.to_dict())
-    hint = resume_hint or f"larq-nobn train --output {output} --resume"
+    hint = _prepare_parent_run(config, resume, overwrite, resume_hint)
     step1 = config.replace(
         two_step=False, weights="real", output=os.path.join(output, "step1")
     )
@@ -2139,14 +2140,7 @@ def _train_seeds(
     run_eagerly,
 ):
     output = config.output
-    if resume:
-        if _stored_config(output) is None:
-            raise FileNotFoundError(f"Nothing to resume in {output!r}: no config.json.")
-        prepare_output(output, resume=True)
-    else:
-        prepare_output(output, overwrite=overwrite)
-    _write_json_atomic(os.path.join(output, "config.json"), config.to_dict())
-    hint = resume_hint or f"larq-nobn train --output {output} --resume"
+    hint = _prepare_parent_run(config, resume, overwrite, resume_hint)
     results = {}
     for seed in config.seeds:
         run = config.replace(

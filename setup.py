@@ -30,7 +30,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "ruff"],
         "gpu": ["tensorflow[and-cuda]"],
     },
     entry_points={"console_scripts": ["larq-nobn=larq_nobn.cli:main"]},

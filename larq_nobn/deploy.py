@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from larq_nobn import argtypes
+from larq_nobn.cli import argtypes
 
 __all__ = [
     "DEFAULT_AGREEMENT_THRESHOLD",

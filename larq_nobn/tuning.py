@@ -49,7 +49,8 @@ from typing import NamedTuple
 import keras_tuner as kt
 import tensorflow as tf
 
-from larq_nobn import argtypes, training
+from larq_nobn import training
+from larq_nobn.cli import argtypes
 
 __all__ = [
     "DEFAULT_SPACE",

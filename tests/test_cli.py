@@ -16,7 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from larq_nobn import argtypes, cli, training
+from larq_nobn import cli, training
+from larq_nobn.cli import argtypes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FMNIST = "/usr/share/datasets/fashion-mnist"

@@ -1,59 +1,16 @@
-"""The `larq-nobn` command line.
-
-```
-larq-nobn train [--model binarynet] [--norm bn] [--dataset fashion_mnist] ...
-larq-nobn evaluate runs/default/model.keras --dataset fashion_mnist
-larq-nobn recipes
-larq-nobn tune --norm bf --search learning_rate agc_clip_factor --max-trials 10
-larq-nobn convert runs/default/model.keras -o model.tflite --verify-dataset fashion_mnist
-larq-nobn benchmark model.tflite --threads 1 2
-```
-
-`tune` lives in `larq_nobn.tuning`, `convert` and `benchmark` in `larq_nobn.deploy`.
-`main(argv)` returns the exit status: 0 on success, 2 for bad input (unknown names,
-missing files, an unwritable output directory: one line on stderr, no traceback; set
-`LARQ_NOBN_DEBUG=1` to see it), 1 when a conversion fails verification, 130 / 143
-after SIGINT / SIGTERM stopped a training run (a checkpoint was saved; `--resume`
-continues it).
-"""
+"""`larq-nobn train`: train a model from a config, a recipe or a resumed run."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import sys
 
-import larq_nobn
-from larq_nobn import argtypes, deploy, training, tuning
-
-EXIT_USAGE = 2
-PROG = "larq-nobn"
-
-# Exceptions that mean bad input: reported in one line with exit status 2.
-USAGE_ERRORS = (
-    ValueError,
-    FileNotFoundError,
-    PermissionError,
-    NotADirectoryError,
-    IsADirectoryError,
-    FileExistsError,
-)
-
-# Subcommands defined next to their code: (function adding the subparser, handler).
-MODULE_SUBCOMMANDS = (
-    (deploy.add_convert_parser, deploy.run_convert),
-    (deploy.add_benchmark_parser, deploy.run_benchmark),
-    (tuning.add_tune_parser, tuning.run_tune),
-)
+from larq_nobn import training
+from larq_nobn.cli import argtypes
+from larq_nobn.cli.common import PROG, dataset_names
 
 
-def _dataset_names():
-    datasets = training._known_datasets()
-    return ", ".join(datasets) if datasets else "see larq_nobn.data"
-
-
-def _add_train_parser(subparsers):
+def add_parser(subparsers):
     d = training
     parser = subparsers.add_parser(
         "train",
@@ -92,7 +49,7 @@ def _add_train_parser(subparsers):
     data.add_argument(
         "--dataset",
         metavar="NAME",
-        help=f"dataset ({_dataset_names()}); default: {d.DEFAULT_DATASET}",
+        help=f"dataset ({dataset_names()}); default: {d.DEFAULT_DATASET}",
     )
     data.add_argument("--data-dir", metavar="PATH", help="where the dataset files are")
     data.add_argument(
@@ -235,15 +192,14 @@ def _add_train_parser(subparsers):
         help="run the training step eagerly, not as a tf.function (debugging; slower "
         "per step but skips tracing)",
     )
-    parser.set_defaults(_handler=run_train)
     return parser
 
 
 _CONFIG_FIELDS = {f.name for f in training.dataclasses.fields(training.TrainConfig)}
 
 
-def run_train(args) -> int:
-    """Runs `larq-nobn train`."""
+def run(args) -> int:
+    """Runs `larq-nobn train`; returns the exit status."""
     explicit = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
     if explicit.get("two_step") is False:
         del explicit["two_step"]
@@ -271,141 +227,3 @@ def run_train(args) -> int:
     return 0
 
 
-def _add_evaluate_parser(subparsers):
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="print the test accuracy and loss of a saved model",
-        description="Evaluate a saved Keras model on a dataset's test split.",
-    )
-    parser.add_argument(
-        "model", metavar="MODEL", help="a saved model, e.g. DIR/model.keras"
-    )
-    parser.add_argument(
-        "--dataset",
-        metavar="NAME",
-        help=f"dataset ({_dataset_names()}); default: the one in the config.json next "
-        "to MODEL",
-    )
-    parser.add_argument(
-        "--batch-size", type=argtypes.positive_int, default=256, help="default: 256"
-    )
-    parser.add_argument(
-        "--data-dir", metavar="PATH", help="where the dataset files are"
-    )
-    parser.add_argument(
-        "--max-test-samples",
-        type=argtypes.positive_int,
-        metavar="N",
-        help="first N test samples only",
-    )
-    parser.set_defaults(_handler=run_evaluate)
-    return parser
-
-
-def run_evaluate(args) -> int:
-    """Runs `larq-nobn evaluate`."""
-    dataset = args.dataset
-    if dataset is None:
-        config_path = os.path.join(
-            os.path.dirname(os.path.abspath(args.model)), "config.json"
-        )
-        if not os.path.exists(config_path):
-            raise ValueError(
-                "--dataset is required: there is no config.json next to "
-                f"{args.model!r}."
-            )
-        with open(config_path) as stream:
-            dataset = training.TrainConfig.from_json(stream.read()).dataset
-    results = training.evaluate_model(
-        args.model,
-        dataset,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-        max_samples=args.max_test_samples,
-    )
-    print(
-        f"test accuracy: {results['test_accuracy']:.4f} "
-        f"({100 * results['test_accuracy']:.2f} %) on {dataset}"
-    )
-    print(f"test loss: {results['test_loss']:.4f}")
-    return 0
-
-
-def _add_recipes_parser(subparsers):
-    parser = subparsers.add_parser(
-        "recipes",
-        help="list the papers' training recipes (for train --recipe)",
-        description="List the recipes that `larq-nobn train --recipe NAME` applies.",
-    )
-    parser.set_defaults(_handler=run_recipes)
-    return parser
-
-
-def run_recipes(args) -> int:
-    """Runs `larq-nobn recipes`."""
-    for recipe in training.RECIPES.values():
-        print(f"{recipe.name}\n  {recipe.description}")
-        settings = ", ".join(f"{k}={v}" for k, v in recipe.overrides.items())
-        print(f"  settings: {settings}")
-        for model, extra in recipe.model_overrides.items():
-            print(
-                f"  with --model {model}: "
-                + ", ".join(f"{k}={v}" for k, v in extra.items())
-            )
-        for reference in recipe.references:
-            print(f"  reference: {reference}")
-        print()
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The `larq-nobn` argument parser (with the optional subcommands that exist)."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=(
-            "Binary neural networks without batch normalization (or with "
-            "attention-based BN): train, evaluate, convert and benchmark with Larq "
-            "Compute Engine."
-        ),
-    )
-    parser.add_argument("--version", action="version", version=larq_nobn.__version__)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
-    _add_train_parser(subparsers)
-    _add_evaluate_parser(subparsers)
-    _add_recipes_parser(subparsers)
-    for add_parser, run in MODULE_SUBCOMMANDS:
-        add_parser(subparsers).set_defaults(_handler=run)
-    return parser
-
-
-def _error(message) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-    return EXIT_USAGE
-
-
-def main(argv=None) -> int:
-    """Entry point of the `larq-nobn` console script; returns the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    debug = os.environ.get("LARQ_NOBN_DEBUG", "") not in ("", "0")
-    try:
-        status = args._handler(args)
-    except training.TrainingInterrupted as interrupted:
-        print(f"{PROG}: {interrupted}", file=sys.stderr, flush=True)
-        return interrupted.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: aborted.", file=sys.stderr, flush=True)
-        return 130
-    except USAGE_ERRORS as error:
-        if debug:
-            raise
-        return _error(str(error) or type(error).__name__)
-    return 0 if status is None else int(status)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

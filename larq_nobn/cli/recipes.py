@@ -1,0 +1,33 @@
+"""`larq-nobn recipes`: list the papers' training recipes."""
+
+from __future__ import annotations
+
+from larq_nobn import training
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "recipes",
+        help="list the papers' training recipes (for train --recipe)",
+        description="List the recipes that `larq-nobn train --recipe NAME` applies.",
+    )
+    return parser
+
+
+def run(args) -> int:
+    """Runs `larq-nobn recipes`; returns the exit status."""
+    for recipe in training.RECIPES.values():
+        print(f"{recipe.name}\n  {recipe.description}")
+        settings = ", ".join(f"{k}={v}" for k, v in recipe.overrides.items())
+        print(f"  settings: {settings}")
+        for model, extra in recipe.model_overrides.items():
+            print(
+                f"  with --model {model}: "
+                + ", ".join(f"{k}={v}" for k, v in extra.items())
+            )
+        for reference in recipe.references:
+            print(f"  reference: {reference}")
+        print()
+    return 0
+
+

@@ -10,6 +10,7 @@ from larq_nobn._keras2 import ensure_keras2
 ensure_keras2()
 
 from larq_nobn.layers import (  # noqa: E402
+    HardTanh,
     QuantConv2D,
     RPReLU,
     ScaledWSQuantConv2D,
@@ -30,7 +31,7 @@ def _register_plain_names():
     import tensorflow as tf
 
     objects = tf.keras.utils.get_custom_objects()
-    for cls in (ABN, AGC, ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D,
+    for cls in (ABN, AGC, ChannelScaledSign, HardTanh, RPReLU, RSign, ScaledWSQuantConv2D,
                 ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D):
         objects.setdefault(cls.__name__, cls)
 
@@ -41,6 +42,7 @@ __all__ = [
     "ABN",
     "AGC",
     "ChannelScaledSign",
+    "HardTanh",
     "QuantConv2D",
     "RPReLU",
     "RSign",

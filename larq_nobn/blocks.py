@@ -20,6 +20,7 @@ import numbers
 import tensorflow as tf
 
 from larq_nobn.layers import (
+    HardTanh,
     QuantConv2D,
     RPReLU,
     ScaledWSQuantConv2D,
@@ -190,45 +191,6 @@ def scaled_width(channels, width_multiplier):
             f"`width_multiplier` must be a positive number, got {width_multiplier!r}."
         )
     return max(1, int(round(channels * width_multiplier)))
-
-
-@tf.keras.utils.register_keras_serializable(package="larq_nobn")
-class HardTanh(tf.keras.layers.Layer):
-    r"""PyTorch's `Hardtanh`: clips its input to `[min_value, max_value]`.
-
-    The activation of BinaryNet.pytorch (and so of the ABN paper's models): followed by a
-    sign with an identity straight-through gradient it gives the clipped STE. Its
-    gradient is 1 inside the interval and 0 outside.
-
-    # Arguments
-        min_value: Lower bound (-1).
-        max_value: Upper bound (1).
-
-    # Raises
-        ValueError: if `min_value >= max_value`.
-    """
-
-    def __init__(self, min_value=-1.0, max_value=1.0, **kwargs):
-        super().__init__(**kwargs)
-        if not float(min_value) < float(max_value):
-            raise ValueError(
-                f"`min_value` must be < `max_value`, got {min_value!r} and {max_value!r}."
-            )
-        self.min_value = float(min_value)
-        self.max_value = float(max_value)
-
-    def call(self, inputs):
-        return tf.clip_by_value(inputs, self.min_value, self.max_value)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "min_value": self.min_value,
-            "max_value": self.max_value,
-        }
 
 
 def check_pad_values(pad_values):

@@ -11,6 +11,7 @@ import tensorflow as tf
 from larq_nobn._utils import broadcast_channel
 
 __all__ = [
+    "HardTanh",
     "QuantConv2D",
     "RPReLU",
     "ScaledWSQuantConv2D",
@@ -305,13 +306,15 @@ class RPReLU(tf.keras.layers.Layer):
 
     def __init__(
         self,
-        slope_initializer=tf.keras.initializers.Constant(0.25),
+        slope_initializer=None,
         shift_initializer="zeros",
         shift_regularizer=None,
         axis=-1,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if slope_initializer is None:  # ReActNet's PReLU slope
+            slope_initializer = tf.keras.initializers.Constant(0.25)
         self.slope_initializer = tf.keras.initializers.get(slope_initializer)
         self.shift_initializer = tf.keras.initializers.get(shift_initializer)
         self.shift_regularizer = tf.keras.regularizers.get(shift_regularizer)
@@ -351,4 +354,43 @@ class RPReLU(tf.keras.layers.Layer):
             "shift_initializer": tf.keras.initializers.serialize(self.shift_initializer),
             "shift_regularizer": tf.keras.regularizers.serialize(self.shift_regularizer),
             "axis": self.axis,
+        }
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class HardTanh(tf.keras.layers.Layer):
+    r"""PyTorch's `Hardtanh`: clips its input to `[min_value, max_value]`.
+
+    The activation of BinaryNet.pytorch (and so of the ABN paper's models): followed by a
+    sign with an identity straight-through gradient it gives the clipped STE. Its
+    gradient is 1 inside the interval and 0 outside.
+
+    # Arguments
+        min_value: Lower bound (-1).
+        max_value: Upper bound (1).
+
+    # Raises
+        ValueError: if `min_value >= max_value`.
+    """
+
+    def __init__(self, min_value=-1.0, max_value=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not float(min_value) < float(max_value):
+            raise ValueError(
+                f"`min_value` must be < `max_value`, got {min_value!r} and {max_value!r}."
+            )
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+
+    def call(self, inputs):
+        return tf.clip_by_value(inputs, self.min_value, self.max_value)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "min_value": self.min_value,
+            "max_value": self.max_value,
         }

@@ -78,3 +78,34 @@ def test_binary_weights_survive_as_binary(trained, tmp_path):
     precisions = [getattr(w, "precision", None) for w in restored.weights]
     # ScaledWS binary conv, QuantConv2D, depthwise and dense kernels
     assert precisions.count(1) == 4
+
+
+def test_every_layer_registered_by_import_larq_nobn_alone(tmp_path):
+    """A fresh process that imports only `larq_nobn` (not the zoo or `blocks`) loads a
+    model made of every public layer, HardTanh included, without custom_objects."""
+    import subprocess
+    import sys
+
+    inputs = tf.keras.Input((4, 4, 2))
+    x = larq_nobn.HardTanh(min_value=-0.5, max_value=0.5)(inputs)
+    x = ABN()(x)
+    x = RPReLU()(x)
+    model = tf.keras.Model(inputs, x)
+    path = str(tmp_path / "hardtanh.keras")
+    model.save(path)
+    data = np.linspace(-2, 2, 32, dtype="float32").reshape(1, 4, 4, 2)
+    np.save(tmp_path / "x.npy", data)
+    np.save(tmp_path / "y.npy", model.predict(data, verbose=0))
+    script = (
+        "import sys, numpy as np, larq_nobn, tensorflow as tf\n"
+        "assert 'larq_nobn.blocks' not in sys.modules and 'larq_nobn.zoo' not in sys.modules\n"
+        f"m = tf.keras.models.load_model({path!r})\n"
+        f"d = {str(tmp_path)!r}\n"
+        "np.testing.assert_allclose(m.predict(np.load(d + '/x.npy'), verbose=0),"
+        " np.load(d + '/y.npy'), rtol=0, atol=1e-6)\n"
+        "assert type(m.layers[1]).__name__ == 'HardTanh' and m.layers[1].max_value == 0.5\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -15,21 +15,29 @@ Every zoo model takes `norm` in `NORMS`:
 """
 
 import math
-import numbers
 
+import larq as lq
 import tensorflow as tf
 
+from larq_nobn.checks import (
+    check_choice,
+    check_input_shape,
+    check_num_classes,
+    check_pad_values,
+    scaled_width,
+)
 from larq_nobn.layers import (
     HardTanh,
     QuantConv2D,
     RPReLU,
     ScaledWSQuantConv2D,
-    _no_weight_clip_warning,
+    no_weight_clip_warning,
 )
 from larq_nobn.normalization import ABN
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 
 __all__ = [
+    "ABN_MOMENTUM",
     "ALPHA",
     "BINARIZATIONS",
     "CLASSIFIER_NAME",
@@ -54,10 +62,14 @@ __all__ = [
 
 NORMS = ("bn", "abn", "bf", "none")
 
-#: Momentum and epsilon of every normalization layer in the zoo: PyTorch's defaults
-#: (momentum 0.1 there), which the reference implementations use.
+#: Momentum (Keras convention: the weight of the old value) and epsilon of every
+#: `BatchNormalization` in the zoo: PyTorch's `BatchNorm` defaults (`momentum=0.1` on
+#: the batch there), which the reference implementations use.
 NORM_MOMENTUM = 0.9
 NORM_EPSILON = 1e-5
+#: Momentum of every `ABN` in the zoo: the reference's `moving = 0.1 * moving + 0.9 *
+#: batch` (gushan/ABN models/ABN.py, `momentum = 0.1` on the old value).
+ABN_MOMENTUM = 0.1
 
 
 def check_norm(norm):
@@ -76,9 +88,10 @@ def normalize(x, norm, name=None, *, head=False):
         x: Input tensor (functional API).
         norm: One of `NORMS`.
         name: Name of the normalization layer.
-        head: True for the classifier's normalization: `"abn"` keeps a plain
-            `BatchNormalization` there, as the ABN reference code does (ABN's sigmoid
-            attention is meant for the input of a sign, not for logits).
+        head: True for the normalizations of a classifier (dense layers, the pooled
+            features and the logits): `"abn"` keeps a plain `BatchNormalization`
+            there, as the ABN reference code does (gushan/ABN: its `BatchNorm`
+            attends only to 4-D inputs and its classifiers use `nn.BatchNorm1d`).
 
     # Returns
         `x` normalized with `BatchNormalization` (`"bn"`, and `"abn"` in the head),
@@ -90,7 +103,7 @@ def normalize(x, norm, name=None, *, head=False):
             momentum=NORM_MOMENTUM, epsilon=NORM_EPSILON, name=name
         )
     elif norm == "abn":
-        layer = ABN(momentum=NORM_MOMENTUM, epsilon=NORM_EPSILON, name=name)
+        layer = ABN(momentum=ABN_MOMENTUM, epsilon=NORM_EPSILON, name=name)
     else:
         return x
     return layer(x)
@@ -157,52 +170,6 @@ BINARIZATIONS = ("reactnet", "binarynet")
 ALPHA = 0.2
 
 
-def check_choice(value, accepted, what):
-    """Return `value` if it is in `accepted`, else raise a ValueError listing them.
-
-    # Arguments
-        value: The value to check.
-        accepted: The accepted values.
-        what: The argument's name, for the message.
-
-    # Raises
-        ValueError: if `value` is not one of `accepted`.
-    """
-    if value not in accepted:
-        raise ValueError(
-            f"Unknown {what} {value!r}: accepted values are "
-            f"{', '.join(map(repr, accepted))}."
-        )
-    return value
-
-
-def scaled_width(channels, width_multiplier):
-    """`channels * width_multiplier` rounded, at least 1.
-
-    # Raises
-        ValueError: for a `width_multiplier` that is not a positive number.
-    """
-    if (
-        isinstance(width_multiplier, bool)
-        or not isinstance(width_multiplier, (int, float))
-        or not width_multiplier > 0
-    ):
-        raise ValueError(
-            f"`width_multiplier` must be a positive number, got {width_multiplier!r}."
-        )
-    return max(1, int(round(channels * width_multiplier)))
-
-
-def check_pad_values(pad_values):
-    """Return `pad_values` as a float if it is 1.0 or 0.0, else raise a ValueError."""
-    if isinstance(pad_values, bool) or pad_values not in (0.0, 1.0):
-        raise ValueError(
-            f"Unknown pad_values {pad_values!r}: accepted values are 1.0 (the value of a "
-            "binary +1, LCE's fast path) and 0.0 (zero padding, as PyTorch)."
-        )
-    return float(pad_values)
-
-
 def binary_conv(
     filters,
     kernel_size,
@@ -211,9 +178,11 @@ def binary_conv(
     strides=1,
     binarization="reactnet",
     pad_values=1.0,
+    binary_input=True,
+    clip_latent_weights=False,
     name=None,
 ):
-    """A binary convolution layer (weights and inputs binarized) for variant `norm`.
+    """A binary convolution layer (binary weights, binary inputs) for variant `norm`.
 
     `kernel_size > 1` uses `padding="same"` filled with `pad_values` (1.0: LCE's fast,
     bitpacked path; 0.0: zero padding as PyTorch, which LCE only runs on ARM); 1x1
@@ -223,7 +192,7 @@ def binary_conv(
     | `binarization` | `norm`        | layer, weight / input quantizer             |
     |----------------|---------------|---------------------------------------------|
     | `"reactnet"`   | bn, abn, none | `QuantConv2D`, `ChannelScaledSign` / `RSign` |
-    | `"binarynet"`  | bn, abn, none | `QuantConv2D` + `weight_clip`, `ste_sign`    |
+    | `"binarynet"`  | bn, abn, none | `QuantConv2D`, identity-STE sign / `ste_sign` |
     | either         | bf            | `ScaledWSQuantConv2D`, `ChannelScaledSign` / `RSign` |
 
     - `"reactnet"`: ReActNet's `HardBinaryConv`: sign of the latent weights times their
@@ -231,8 +200,12 @@ def binary_conv(
       gradient and no weight clipping, on `sign(x + b)` with a learned per-channel
       shift `b` (ReActNet's `LearnableBias` + sign, Bi-Real backward).
     - `"binarynet"`: BinaryNet.pytorch's `BinarizeConv2d` as the ABN reference code uses
-      it: plain sign of weights and inputs (STE), latent weights clipped to [-1, 1] after
-      each update (`weight_clip`).
+      it (gushan/ABN models/binarized_modules.py): sign of the weights with an identity
+      straight-through gradient (`SteSign(clip_value=None)`) and latent weights never
+      clipped; sign of the inputs (larq `ste_sign`: the gradient window |x| <= 1 that
+      the reference gets from the HardTanh before each binary layer).
+      `clip_latent_weights=True` gives larq's convention instead: `ste_sign` weights
+      (zero gradient beyond |w| = 1) clipped to [-1, 1] after each update.
     - `"bf"`: the "BNN - BN = ?" binary conv: scaled weight standardization, then the
       per-channel scaled sign, times a learned gain, on RSign inputs. The learned
       threshold replaces what a normalization layer's shift did for the sign.
@@ -244,6 +217,10 @@ def binary_conv(
         strides: Integer stride.
         binarization: One of `BINARIZATIONS`.
         pad_values: 1.0 or 0.0.
+        binary_input: False leaves the input real-valued (the binary-weight 1x1
+            downsample conv after an average pool of the BN-free paper's ReActNet-18).
+        clip_latent_weights: `"binarynet"` only: larq's `ste_sign` + `weight_clip` for
+            the weights instead of the reference's unclipped identity STE.
         name: Layer name.
 
     # Returns
@@ -263,21 +240,22 @@ def binary_conv(
         use_bias=False,
         name=name,
     )
+    sign = binarization == "binarynet" and norm != "bf"
+    if not binary_input:
+        common["input_quantizer"] = None
+    elif sign:
+        common["input_quantizer"] = "ste_sign"
+    else:
+        common["input_quantizer"] = RSign()
     if norm == "bf":
-        return ScaledWSQuantConv2D(
-            input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
-        )
-    if binarization == "binarynet":
+        return ScaledWSQuantConv2D(kernel_quantizer=ChannelScaledSign(), **common)
+    if sign and clip_latent_weights:
         return QuantConv2D(
-            input_quantizer="ste_sign",
-            kernel_quantizer="ste_sign",
-            kernel_constraint="weight_clip",
-            **common,
+            kernel_quantizer="ste_sign", kernel_constraint="weight_clip", **common
         )
-    with _no_weight_clip_warning():
-        return QuantConv2D(
-            input_quantizer=RSign(), kernel_quantizer=ChannelScaledSign(), **common
-        )
+    kernel = lq.quantizers.SteSign(clip_value=None) if sign else ChannelScaledSign()
+    with no_weight_clip_warning():
+        return QuantConv2D(kernel_quantizer=kernel, **common)
 
 
 def full_precision_conv(filters, kernel_size, *, norm, strides=1, name=None):
@@ -325,55 +303,6 @@ def classifier(x, num_classes, *, pool=True):
     if pool:
         x = tf.keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return tf.keras.layers.Dense(num_classes, name=CLASSIFIER_NAME)(x)
-
-
-def check_num_classes(num_classes):
-    """Return `num_classes` if it is a positive integer, else raise a ValueError."""
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Integral)
-        or num_classes < 1
-    ):
-        raise ValueError(
-            f"`num_classes` must be a positive integer, got {num_classes!r}."
-        )
-    return int(num_classes)
-
-
-def check_input_shape(input_shape, min_size=None):
-    """Return `input_shape` as a tuple `(height, width, channels)` or raise ValueError.
-
-    # Arguments
-        input_shape: `(height, width, channels)`; height and width may be `None`.
-        min_size: If given, height and width must be known and at least `min_size`
-            (a model that flattens its feature map, or pools it `k` times).
-    """
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = None
-    valid = (
-        shape is not None
-        and len(shape) == 3
-        and all(
-            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
-            for d in shape
-        )
-        and shape[-1] is not None
-    )
-    if valid and min_size is not None:
-        valid = all(d is not None and d >= min_size for d in shape[:2])
-    if not valid:
-        size = (
-            f"known height and width >= {min_size}"
-            if min_size is not None
-            else "a known number of channels"
-        )
-        raise ValueError(
-            f"`input_shape` must be (height, width, channels) with {size}, got "
-            f"{input_shape!r}."
-        )
-    return shape
 
 
 def _scale(x, value, name):
@@ -511,19 +440,32 @@ def reactnet_block(
 
 
 def bireal_block(
-    x, filters, *, norm, strides=1, variance=None, pad_values=1.0, name="block"
+    x,
+    filters,
+    *,
+    norm,
+    strides=1,
+    beta=1.0,
+    pad_values=1.0,
+    float_shortcut=False,
+    name="block",
 ):
     """Bi-Real Net / ReActNet-18 residual: one binary 3x3 convolution per shortcut.
 
+    As VITA-Group/BNN_NoBN models/Qaw_reactnet_18_{bn,bf,none}.py `BasicBlock`:
+
     - `"bn"`: `out = RPReLU(shortcut + BN(bconv3x3(x)))`; `"abn"` uses `ABN`,
       `"none"` deletes every normalization.
-    - `"bf"`: `x_in = beta * x`, `out = RPReLU(shortcut + alpha * bconv3x3(x_in))`,
-      expected variance += alpha^2, reset to 1 after a downsampling block (as in
-      ReActNet-A's BN-free blocks).
+    - `"bf"`: `x_in = beta * x`, `out = RPReLU(shortcut + alpha * bconv3x3(x_in))`
+      with `alpha = ALPHA`; the network chooses `beta` (see
+      `larq_nobn.zoo.resnet.reactnet18_betas`).
 
-    The shortcut is `x`, or for a downsampling block (stride 2 or new width) Bi-Real's
-    `AvgPool2D(2)` (stride 2 only, `"same"` padding) -> full-precision 1x1 conv ->
-    normalization (`"bf"`: of `x_in`, with a ScaledWS 1x1 conv and no normalization).
+    The shortcut is `x`, or for a downsampling block (stride 2 or new width)
+    `AvgPool2D(2)` (stride 2 only, `"same"` padding) -> 1x1 conv -> normalization
+    (`"bf"`: of `x_in`, no normalization). The 1x1 conv has binary weights and a
+    real-valued input, as the reference's `binaryconv1x1` (`HardBinaryConv` /
+    `HardBinaryScaledStdConv2d`); `float_shortcut=True` makes it full precision
+    (Bi-Real Net's shortcut; ScaledWS for `"bf"`).
 
     Layer names: `{name}_conv3x3`, `{name}_norm`, `{name}_rprelu`, `{name}_pool`,
     `{name}_shortcut_conv`, `{name}_shortcut_norm`, and for `"bf"` `{name}_beta`,
@@ -534,8 +476,9 @@ def bireal_block(
         filters: Output channels.
         norm: One of `NORMS`.
         strides: 1 or 2.
-        variance: The network's `ExpectedVariance` (`"bf"` only; updated in place).
+        beta: The input scale of `"bf"` (ignored otherwise).
         pad_values: Padding value of the binary convolution (1.0 or 0.0).
+        float_shortcut: Full-precision instead of binary weights in the shortcut conv.
         name: Prefix of the layer names.
 
     # Returns
@@ -551,30 +494,30 @@ def bireal_block(
     """
     check_norm(norm)
     check_choice(strides, (1, 2), "strides")
-    variance = _variance_for(norm, variance)
-    bf = variance is not None
-    downsample = strides != 1 or filters != x.shape[-1]
-
-    x_in, y = _binary_branch(
-        x, filters, 3, norm=norm, variance=variance, strides=strides,
-        pad_values=pad_values, name=name,
-    )
+    bf = norm == "bf"
+    x_in = _scale(x, beta, f"{name}_beta") if bf else x
+    y = binary_conv(
+        filters, 3, norm=norm, strides=strides, pad_values=pad_values,
+        name=f"{name}_conv3x3",
+    )(x_in)
+    y = normalize(y, norm, f"{name}_norm")
+    if bf:
+        y = _scale(y, ALPHA, f"{name}_alpha")
     shortcut = x
-    if downsample:
+    if strides != 1 or filters != x.shape[-1]:
         shortcut = x_in
         if strides != 1:
             shortcut = tf.keras.layers.AveragePooling2D(
                 strides, padding="same", name=f"{name}_pool"
             )(shortcut)
-        shortcut = full_precision_conv(
-            filters, 1, norm=norm, name=f"{name}_shortcut_conv"
-        )(shortcut)
-        shortcut = normalize(shortcut, norm, f"{name}_shortcut_norm")
+        conv_name = f"{name}_shortcut_conv"
+        if float_shortcut:
+            conv = full_precision_conv(filters, 1, norm=norm, name=conv_name)
+        else:
+            conv = binary_conv(filters, 1, norm=norm, binary_input=False, name=conv_name)
+        shortcut = normalize(conv(shortcut), norm, f"{name}_shortcut_norm")
     out = tf.keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    out = RPReLU(name=f"{name}_rprelu")(out)
-    if bf and downsample:
-        variance.reset()
-    return out
+    return RPReLU(name=f"{name}_rprelu")(out)
 
 
 def binarynet_basic_block(
@@ -586,6 +529,7 @@ def binarynet_basic_block(
     variance=None,
     pad_values=1.0,
     output_activation=True,
+    clip_latent_weights=False,
     name="block",
 ):
     """The BasicBlock of BinaryNet.pytorch's CIFAR ResNet (used by the ABN paper).
@@ -594,8 +538,10 @@ def binarynet_basic_block(
       `BN(bconv1x1(x, stride))` (a binary 1x1 convolution), `out = y + shortcut`, then
       `HardTanh(BN(out))` unless `output_activation=False` (the reference's last block,
       whose normalization and activation the head applies after pooling).
-      Binary convolutions are `binary_conv(binarization="binarynet")`: sign of weights and
-      inputs (larq `ste_sign`, gradient window |x| <= 1), weights clipped. The HardTanh
+      Binary convolutions are `binary_conv(binarization="binarynet")`: sign of weights
+      (identity straight-through gradient, latent weights not clipped, as the
+      reference; `clip_latent_weights=True`: larq's `ste_sign` + `weight_clip`) and of
+      inputs (larq `ste_sign`, gradient window |x| <= 1). The HardTanh
       between the two convolutions is not built: its output only feeds the sign of the
       second convolution, and `sign(hardtanh(x)) = sign(x)` with the same gradient
       window, so it changes nothing but would keep LCE from fusing the normalization and
@@ -623,6 +569,7 @@ def binarynet_basic_block(
         pad_values: Padding value of the 3x3 binary convolutions (1.0 or 0.0).
         output_activation: Apply the block's final normalization and HardTanh (not
             `"bf"`, which has none).
+        clip_latent_weights: See `binary_conv`.
         name: Prefix of the layer names.
 
     # Returns
@@ -650,6 +597,7 @@ def binarynet_basic_block(
             strides=stride,
             binarization="binarynet",
             pad_values=pad_values,
+            clip_latent_weights=clip_latent_weights,
             name=f"{name}_{conv_name}",
         )
 

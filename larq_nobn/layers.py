@@ -9,6 +9,7 @@ import larq as lq
 import tensorflow as tf
 
 from larq_nobn._utils import broadcast_channel
+from larq_nobn.optimizers import set_unit_axes
 
 __all__ = [
     "HardTanh",
@@ -60,7 +61,7 @@ class StandardizedKernel:
 
 
 @contextlib.contextmanager
-def _no_weight_clip_warning():
+def no_weight_clip_warning():
     """larq warns about binary kernels without `kernel_constraint`; with standardized
     kernels the latent weights' scale is irrelevant, so the warning does not apply."""
     logger = logging.getLogger("larq.layers_base")
@@ -97,7 +98,7 @@ class _ScaledWSMixin:
         self.gain_initializer = tf.keras.initializers.get(gain_initializer)
         self.gain_regularizer = tf.keras.regularizers.get(gain_regularizer)
         self.gain_constraint = tf.keras.constraints.get(gain_constraint)
-        with _no_weight_clip_warning():
+        with no_weight_clip_warning():
             super().__init__(*args, **kwargs)
 
     def _get_quantizer(self, name):
@@ -120,6 +121,9 @@ class _ScaledWSMixin:
             constraint=self.gain_constraint,
             trainable=True,
         )
+        # Each output channel's gain is its own AGC unit, as with the reference's gain
+        # of shape (out, 1, 1, 1) (BNN_NoBN layers.py): AGC clips it element-wise.
+        set_unit_axes(self.gain, ())
 
     def get_config(self):
         return {
@@ -212,7 +216,9 @@ _WS_DOC = r"""
 
     with the mean and the biased standard deviation over every kernel axis but the
     output one (AXES), `fan_in` the number of weights averaged over, and a trainable
-    per-output `gain` (weight `gain`, shape `(out,)`, initialized to ones). With
+    per-output `gain` (weight `gain`, shape `(out,)`, initialized to ones; each element
+    is its own `larq_nobn.AGC` unit, like the `(out, 1, 1, 1)` gain of the reference's
+    `ScaledStdConv2d`, VITA-Group/BNN_NoBN layers.py). With
     `kernel_quantizer=None` and `input_quantizer=None` this is a full-precision ScaledWS
     layer as in NFNets; with `kernel_quantizer=larq_nobn.ChannelScaledSign()` and a sign
     `input_quantizer` it is the BN-free paper's binary layer. The standardization and the

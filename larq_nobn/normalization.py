@@ -25,7 +25,8 @@ class ABN(tf.keras.layers.Layer):
     In training, \\(\mu\\) and \\(\sigma^2\\) are the mean and the biased variance of the
     batch over every axis but `axis`, and the moving statistics are updated like those
     of Keras' `BatchNormalization`:
-    `moving = moving * momentum + batch * (1 - momentum)`. In inference the moving
+    `moving = moving * momentum + batch * (1 - momentum)` (see `momentum` for the
+    reference code's value). In inference the moving
     statistics are used. As with `BatchNormalization`, a layer with `trainable=False`
     always runs in inference mode.
 
@@ -44,8 +45,15 @@ class ABN(tf.keras.layers.Layer):
 
     # Arguments
         axis: Integer, the feature axis that keeps its own statistics and `beta`.
-        momentum: Momentum of the moving mean and variance, in `[0, 1)`. The default
-            0.9 reproduces the reference code's PyTorch `momentum=0.1`.
+        momentum: Momentum of the moving mean and variance, in `[0, 1)`, in Keras'
+            convention (the weight of the old value). The default 0.1 reproduces the
+            reference code (gushan/ABN, models/ABN.py: `moving = momentum * moving +
+            (1 - momentum) * batch` with `momentum = 0.1`, i.e. 0.1 on the old value
+            and 0.9 on the batch, the opposite of PyTorch's `BatchNorm2d(momentum=0.1)`
+            convention). It is the default because `ABN` is meant as the paper's
+            layer: its inference statistics are then mostly those of the last
+            training batch. For smoother statistics pass Keras' usual 0.9 or 0.99;
+            `replace_batch_norm` keeps each replaced layer's own momentum.
         epsilon: Small float added to the variance to avoid dividing by zero.
         center: If True, add the learned offset `beta` (the paper keeps it; removing it
             hurts accuracy a lot).
@@ -66,8 +74,11 @@ class ABN(tf.keras.layers.Layer):
         **kwargs: Standard layer arguments (`name`, `dtype`, `trainable`, ...).
 
     # Input shape
-        Arbitrary, rank >= 2. Rank-2 and rank-4 inputs normalized over the last axis use
-        TensorFlow's fused batch-norm kernel.
+        Arbitrary, rank >= 2. The reference applies the attention to 4-D (conv)
+        inputs only: its `BatchNorm` class is a plain BN (`gamma * x_hat + beta`) on
+        2-D inputs, and its models use PyTorch's `BatchNorm1d` in the classifiers, so
+        the zoo uses `ABN` only on conv feature maps. Rank-2 and rank-4 inputs
+        normalized over the last axis use TensorFlow's fused batch-norm kernel.
 
     # Output shape
         Same as the input.
@@ -87,7 +98,7 @@ class ABN(tf.keras.layers.Layer):
     def __init__(
         self,
         axis=-1,
-        momentum=0.9,
+        momentum=0.1,
         epsilon=1e-5,
         center=True,
         scale=False,

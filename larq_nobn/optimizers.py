@@ -2,7 +2,8 @@
 
 AGC clips the gradient of every *unit* of a parameter (an output channel of a conv
 kernel, an output unit of a dense kernel, the whole tensor for biases and other
-vectors) relative to the norm of the parameter itself:
+vectors, except the per-output gain of the ScaledWS layers, which declare each element
+its own unit) relative to the norm of the parameter itself:
 
 ```
 max_norm = clip_factor * max(||W_unit||_2, eps)
@@ -381,7 +382,9 @@ class AGC(metaclass=_AGCMeta):
     Units follow Keras layouts (see `default_unit_axes`): one per output channel of an
     HWIO conv kernel, one per output unit of an `(in, out)` dense kernel, one per
     (channel, multiplier) of a depthwise kernel, the whole tensor for rank <= 1
-    weights. Layers with other layouts declare theirs with `set_unit_axes`, or pass
+    weights. The ScaledWS layers declare each element of their `gain` a unit (one
+    per output channel, as the reference's `(out, 1, 1, 1)` gain in VITA-Group/BNN_NoBN
+    layers.py + agc.py). Layers with other layouts declare theirs with `set_unit_axes`, or pass
     `unit_axes`.
 
     `AGC(optimizer)` returns an `AGCOptimizer` (a `tf.keras.optimizers.Optimizer`) for

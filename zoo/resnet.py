@@ -1,6 +1,8 @@
 """Binary ResNet-18s in the norm variants `bn`, `abn`, `bf` and `none`: the Bi-Real /
 ReActNet-18 of the BN-free paper and the CIFAR ResNet of the ABN paper."""
 
+import math
+
 import tensorflow as tf
 
 from larq_nobn.blocks import (
@@ -21,7 +23,16 @@ from larq_nobn.blocks import (
     scaled_width,
 )
 
-__all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "STEMS", "VARIANTS", "ResNet18"]
+__all__ = [
+    "AGC_CLIP_FACTOR",
+    "AGC_EXCLUDE",
+    "BETA_SCHEDULES",
+    "HEAD_POOLS",
+    "STEMS",
+    "VARIANTS",
+    "ResNet18",
+    "reactnet18_betas",
+]
 
 #: Adaptive gradient clipping factor for the `bf` variants. The BN-free paper uses 0.02
 #: in its ImageNet scripts (batch 256) and 0.04 as its `train.py` default. These
@@ -48,6 +59,55 @@ ABN_PAPER_DEPTH = 2
 #: Inputs up to this size (height and width) default to the CIFAR stem.
 CIFAR_STEM_MAX_SIZE = 64
 
+#: How the `bf` ReActNet-18 chooses its betas (see `reactnet18_betas`).
+BETA_SCHEDULES = ("reference", "expected_variance")
+
+#: Head pooling of the abn_paper variant: the reference's `AvgPool2d(8)` or global.
+HEAD_POOLS = ("reference", "global")
+
+#: Pool size of the abn_paper head in the reference (`nn.AvgPool2d(8)`).
+ABN_PAPER_HEAD_POOL = 8
+
+
+def reactnet18_betas(depths=(REACTNET_DEPTH,) * 4, alpha=ALPHA, schedule="reference"):
+    """The input scales beta of the residuals of the BN-free ReActNet-18.
+
+    `"reference"`: the loop of `BiRealNet._make_layer` in VITA-Group/BNN_NoBN
+    models/Qaw_reactnet_18_bf.py, with expected variance `v` starting at 1: a stage's
+    first block takes `1 / sqrt(v)` from the variance *before* the reset of a
+    downsampling stage (stages 2-4 reset `v` to 1) and adds nothing; every other block
+    takes `1 / sqrt(v)` and then adds `alpha^2`. At depth 4 and alpha 0.2: 1, 1, 0.9806,
+    0.9623 in stage 1 and 0.9449, 1, 0.9806, 0.9623 in stages 2-4.
+
+    `"expected_variance"`: the schedule of ReActNet-A's BN-free blocks applied per
+    residual (every block adds `alpha^2` after taking its beta, and a downsampling block
+    resets `v` to 1 after itself): 1, 0.9806, 0.9623, 0.9449, then 0.9285, 1, 0.9806,
+    0.9623 per later stage.
+
+    # Arguments
+        depths: Residuals per stage; stages after the first start with a downsampling
+            residual.
+        alpha: The residual weight.
+        schedule: One of `BETA_SCHEDULES`.
+
+    # Returns
+        A list of `sum(depths)` floats, in block order.
+
+    # Raises
+        ValueError: for an unknown `schedule`.
+    """
+    check_choice(schedule, BETA_SCHEDULES, "beta schedule")
+    betas, variance = [], 1.0
+    for stage, depth in enumerate(depths):
+        for block in range(depth):
+            betas.append(1.0 / math.sqrt(variance))
+            downsample = stage > 0 and block == 0
+            if downsample:
+                variance = 1.0
+            elif schedule == "expected_variance" or block > 0:
+                variance += alpha**2
+    return betas
+
 
 def ResNet18(
     norm="bf",
@@ -58,6 +118,11 @@ def ResNet18(
     pad_values=1.0,
     width_multiplier=1.0,
     name=None,
+    *,
+    float_shortcut=False,
+    beta_schedule="reference",
+    head_pool="reference",
+    clip_latent_weights=False,
 ):
     """Binary ResNet-18: ReActNet-18 (`variant="reactnet"`) or the ABN paper's ResNet.
 
@@ -65,19 +130,22 @@ def ResNet18(
     on CIFAR: stem, 4 stages of 4 residuals (`larq_nobn.blocks.bireal_block`: one binary
     3x3 convolution per shortcut, RSign inputs, ReActNet's scaled weight sign, RPReLU),
     widths 64-128-256-512, stride 2 at the first residual of stages 2-4 with the
-    shortcut `AvgPool2D(2)` -> full-precision 1x1 conv (+ normalization); global average
-    pooling and a full-precision dense `classifier`. 10,985,472 binary weights at width
-    1, about 11.2 M parameters. Stems: `"cifar"` 3x3 stride-1 conv, no max-pool (the
-    BN-free paper's public code uses the ImageNet stem on CIFAR by mistake);
+    shortcut `AvgPool2D(2)` -> 1x1 conv with binary weights on the real-valued pooled
+    input (+ normalization), as `binaryconv1x1` in VITA-Group/BNN_NoBN
+    models/Qaw_reactnet_18_*.py (`float_shortcut=True`: Bi-Real Net's full-precision
+    1x1 conv); global average pooling and a full-precision dense `classifier`.
+    11,157,504 binary weights at width 1, 32x32 and 10 classes (10,985,472 with
+    `float_shortcut=True`), about 11.2 M parameters. Stems: `"cifar"` 3x3 stride-1
+    conv, no max-pool (the BN-free paper's public code uses the ImageNet stem on CIFAR by mistake);
     `"imagenet"` 7x7 stride-2 conv + 3x3 stride-2 max-pool; both followed by the
     normalization and no activation, as in Bi-Real Net.
 
     - `"bn"`: as published, BatchNormalization after the stem, every binary conv and
       every shortcut conv. `"abn"`: each of those is `larq_nobn.ABN`. `"none"`: deleted.
-    - `"bf"`: no normalization; ScaledWS stem and shortcut convs, ScaledWS binary
-      convs, residuals `shortcut + 0.2 * conv(beta * x)` with beta from
-      `larq_nobn.blocks.ExpectedVariance` (reset after each downsampling residual), a
-      plain `Dense` classifier; train with AGC (`AGC_CLIP_FACTOR`, `AGC_EXCLUDE`).
+    - `"bf"`: no normalization; ScaledWS stem, ScaledWS binary convs (the shortcut's
+      on its real-valued input), residuals `shortcut + 0.2 * conv(beta * x)` with the
+      betas of `reactnet18_betas` (`beta_schedule`), a plain `Dense` classifier; train
+      with AGC (`AGC_CLIP_FACTOR`, `AGC_EXCLUDE`).
 
     **`variant="abn_paper"`**: the CIFAR ResNet of BinaryNet.pytorch (`resnet_binary`,
     depth 18) that the ABN paper trains: stem 3x3 conv 3->80 (full precision) + norm +
@@ -85,12 +153,19 @@ def ResNet18(
     80/160/320, stride 2 at stages 2 and 3, binary 1x1 shortcut conv + norm where the
     shape changes; head global average pool + norm + HardTanh + dense (full precision)
     + norm, returning logits (the reference adds a log-softmax). As in the reference
-    the last block skips its output norm + HardTanh (the head's take their place).
-    Binary convs binarize weights and inputs with plain sign (larq `ste_sign`, weights
-    clipped by `weight_clip`), the activations being HardTanh outputs. 4,326,400 binary
-    weights at width 1. `"abn"` replaces every BN before the pooling with `ABN` and keeps
-    the head's two plain BNs (BatchNorm1d in the ABN reference code); `"none"` deletes
-    every normalization, head included.
+    the last block skips its output norm + HardTanh (the head's take their place). The
+    head pools as the reference's `nn.AvgPool2d(8)` (gushan/ABN
+    models/resnet_abn_binary.py, `resnet_binary.py`) and flattens: 320 features at
+    32x32, 2x2x320 = 1280 at 64x64; maps smaller than 8x8 (inputs under 32 pixels) are
+    pooled whole; `head_pool="global"` always pools globally (320). Binary convs
+    binarize inputs with larq `ste_sign` (the activations being HardTanh outputs) and
+    weights with sign and an identity straight-through gradient, latent weights never
+    clipped (gushan/ABN models/binarized_modules.py `Binarize`);
+    `clip_latent_weights=True` uses larq's `ste_sign` + `weight_clip` instead.
+    4,326,400 binary weights at width 1. `"abn"` replaces every BN before the pooling
+    with `ABN` (momentum 0.1, the reference's) and keeps the head's two plain BNs
+    (BatchNorm1d in the ABN reference code); `"none"` deletes every normalization,
+    head included.
 
     Its `"bf"` counterpart is designed here from the "BNN - BN = ?" principles: no
     normalization layer; the stem is a ScaledWS full-precision conv + HardTanh; in every
@@ -102,7 +177,7 @@ def ResNet18(
     the normalization's shift before each sign, and its Bi-Real backward that of the
     HardTanh's gradient clipping, so the in-branch HardTanh is dropped); beta tracks
     the expected variance (+0.04 per block, reset after a downsampling block); the head
-    is global average pooling + the plain dense `classifier`.
+    is the pooling above + the plain dense `classifier`.
 
     # Arguments
         norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`.
@@ -116,13 +191,21 @@ def ResNet18(
         width_multiplier: Scales every width (rounded); < 1 gives small models for tests
             and CPU experiments.
         name: Model name, default `resnet18_{variant}_{norm}`.
+        float_shortcut: reactnet only: full-precision shortcut convs (Bi-Real Net)
+            instead of the reference's binary-weight ones.
+        beta_schedule: reactnet `"bf"` only: one of `BETA_SCHEDULES` (see
+            `reactnet18_betas`).
+        head_pool: abn_paper only: one of `HEAD_POOLS`.
+        clip_latent_weights: abn_paper only: larq's clipped `ste_sign` + `weight_clip`
+            for the binary weights instead of the reference's identity STE.
 
     # Returns
         A functional `tf.keras.Model` from images to logits.
 
     # Raises
-        ValueError: for an unknown `norm`, `variant`, `stem` or `pad_values`, or an
-            invalid `input_shape`, `num_classes` or `width_multiplier`.
+        ValueError: for an unknown `norm`, `variant`, `stem`, `pad_values`,
+            `beta_schedule` or `head_pool`, or an invalid `input_shape`, `num_classes`
+            or `width_multiplier`.
 
     # References
         - [Bi-Real Net](https://arxiv.org/abs/1808.00278)
@@ -139,20 +222,30 @@ def ResNet18(
         small = all(d is not None and d <= CIFAR_STEM_MAX_SIZE for d in input_shape[:2])
         stem = "cifar" if small or variant == "abn_paper" else "imagenet"
     check_choice(stem, STEMS if variant == "reactnet" else ("cifar",), "stem")
-    build = _reactnet18 if variant == "reactnet" else _abn_paper_resnet
+    check_choice(beta_schedule, BETA_SCHEDULES, "beta_schedule")
+    check_choice(head_pool, HEAD_POOLS, "head_pool")
     inputs = tf.keras.Input(shape=input_shape, name="input")
-    outputs = build(
-        inputs,
-        norm=norm,
-        num_classes=num_classes,
-        stem=stem,
-        pad_values=pad_values,
+    common = dict(
+        norm=norm, num_classes=num_classes, pad_values=pad_values,
         width_multiplier=width_multiplier,
     )
+    if variant == "reactnet":
+        outputs = _reactnet18(
+            inputs, stem=stem, float_shortcut=float_shortcut,
+            beta_schedule=beta_schedule, **common,
+        )
+    else:
+        outputs = _abn_paper_resnet(
+            inputs, head_pool=head_pool, clip_latent_weights=clip_latent_weights,
+            **common,
+        )
     return tf.keras.Model(inputs, outputs, name=name or f"resnet18_{variant}_{norm}")
 
 
-def _reactnet18(x, *, norm, num_classes, stem, pad_values, width_multiplier):
+def _reactnet18(
+    x, *, norm, num_classes, stem, pad_values, width_multiplier, float_shortcut,
+    beta_schedule,
+):
     base = scaled_width(REACTNET_WIDTHS[0], width_multiplier)
     if stem == "cifar":
         x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
@@ -161,7 +254,7 @@ def _reactnet18(x, *, norm, num_classes, stem, pad_values, width_multiplier):
         x = full_precision_conv(base, 7, norm=norm, strides=2, name="stem_conv")(x)
         x = normalize(x, norm, "stem_norm")
         x = tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
-    variance = ExpectedVariance(ALPHA) if norm == "bf" else None
+    betas = iter(reactnet18_betas(schedule=beta_schedule))
     for s, width in enumerate(REACTNET_WIDTHS):
         for r in range(REACTNET_DEPTH):
             x = bireal_block(
@@ -169,15 +262,18 @@ def _reactnet18(x, *, norm, num_classes, stem, pad_values, width_multiplier):
                 base * width // REACTNET_WIDTHS[0],
                 norm=norm,
                 strides=2 if s > 0 and r == 0 else 1,
-                variance=variance,
+                beta=next(betas),
                 pad_values=pad_values,
+                float_shortcut=float_shortcut,
                 name=f"stage{s + 1}_block{r + 1}",
             )
     return classifier(x, num_classes)
 
 
-def _abn_paper_resnet(x, *, norm, num_classes, stem, pad_values, width_multiplier):
-    del stem  # always "cifar"
+def _abn_paper_resnet(
+    x, *, norm, num_classes, pad_values, width_multiplier, head_pool,
+    clip_latent_weights,
+):
     base = scaled_width(ABN_PAPER_WIDTHS[0], width_multiplier)
     x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
     x = normalize(x, norm, "stem_norm")
@@ -194,12 +290,22 @@ def _abn_paper_resnet(x, *, norm, num_classes, stem, pad_values, width_multiplie
                 variance=variance,
                 pad_values=pad_values,
                 output_activation=not last,
+                clip_latent_weights=clip_latent_weights,
                 name=f"stage{s + 1}_block{b + 1}",
             )
+    x = _abn_paper_pool(x, head_pool)
     if norm == "bf":
-        return classifier(x, num_classes)
-    x = tf.keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return classifier(x, num_classes, pool=False)
     x = normalize(x, norm, "head_norm", head=True)
     x = HardTanh(name="head_tanh")(x)
     x = classifier(x, num_classes, pool=False)
     return normalize(x, norm, "logits_norm", head=True)
+
+
+def _abn_paper_pool(x, head_pool):
+    """The reference's `AvgPool2d(8)` + flatten, or global average pooling."""
+    small = any(d is None or d < ABN_PAPER_HEAD_POOL for d in x.shape[1:3])
+    if head_pool == "global" or small:
+        return tf.keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = tf.keras.layers.AveragePooling2D(ABN_PAPER_HEAD_POOL, name="avg_pool")(x)
+    return tf.keras.layers.Flatten(name="flatten")(x)

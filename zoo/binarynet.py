@@ -13,8 +13,8 @@ The architecture is the one of the ABN reference code (BinaryNet.pytorch,
 | `conv5` | binary 3x3 conv, max-pool 2, norm | `c(512 min(w, 1))` |
 | `flatten` | reshape to `(1, 1, features)` | `H/8 * W/8 * c(512 min(w, 1))` |
 | `dense1` | binary dense, norm | `c(1024 min(w, 1))` |
-| `dense2` | binary dense, norm | `c(1024 min(w, 1))` |
-| `classifier` | dense, full-precision weights, BN without affine | `num_classes` |
+| `dense2` | binary dense, norm, HardTanh | `c(1024 min(w, 1))` |
+| `classifier` | dense, full-precision weights and input, BN without affine | `num_classes` |
 
 # Width rule
 
@@ -38,28 +38,37 @@ flattened map is 3x3 instead of 4x4 (max-pooling floors: 28, 14, 7, 3).
 # Choices common to all variants
 
 - Binary layers are larq `QuantConv2D` with `input_quantizer="ste_sign"`,
-  `kernel_quantizer="ste_sign"`, `kernel_constraint="weight_clip"`, `use_bias=False`;
+  `kernel_quantizer=SteSign(clip_value=None)` (sign with an identity straight-through
+  gradient) and no weight constraint, `use_bias=False`: the reference
+  (gushan/ABN models/binarized_modules.py) binarizes the weights with `Binarize`, whose
+  backward passes the gradient unchanged, and never clips the latent weights.
+  `clip_latent_weights=True` gives larq's convention instead (`kernel_quantizer=
+  "ste_sign"`, zero gradient beyond |w| = 1, and `kernel_constraint="weight_clip"`);
   the 3x3 ones use `padding="same"` with `pad_values` (1.0 by default: LCE's fast path,
   where a binary conv can pass bitpacked activations to the next; 0.0 pads with zeros
   like the PyTorch reference, which LCE runs slower and without bitpacked outputs into
   a 3x3 conv). The stem pads with zeros.
-- No Hardtanh layer. In the reference it clips the input of the sign so that the plain
-  straight-through estimator of PyTorch's `Binarize` gets the gradient window
-  `|x| <= 1`. larq's `ste_sign` has that window built in: `sign(hardtanh(x)) = sign(x)`
-  and the gradients are the same, so a Hardtanh layer would change nothing but add an
-  op that keeps LCE from fusing the normalization and the sign into the binary
-  convolution.
+- No Hardtanh layer before a binary layer. In the reference it clips the input of the
+  sign so that the plain straight-through estimator of PyTorch's `Binarize` gets the
+  gradient window `|x| <= 1`. larq's `ste_sign` on the inputs has that window built
+  in: `sign(hardtanh(x)) = sign(x)` and the gradients are the same, so a Hardtanh layer
+  would change nothing but add an op that keeps LCE from fusing the normalization and
+  the sign into the binary convolution. The Hardtanh after `dense2` is kept (layer
+  `dense2_tanh`): its real-valued output is the classifier's input.
 - The binary dense layers are 1x1 binary convolutions over the flattened features
   reshaped to a 1x1 map (`flatten` is a `Reshape` to `(1, 1, features)`). The weights
   and their count are those of a dense layer (`kernel` of shape `(1, 1, in, out)`), but
   LCE turns them into `LceBconv2d` (a `QuantDense` would stay a float
   `FULLY_CONNECTED`), and the normalization and sign after them fuse too.
-- The classifier is a dense layer with full-precision weights whose input is binarized
-  (`input_quantizer="ste_sign"`), as in the reference, whose last layer binarizes its
-  input. Its weights are not binary (the published weight counts exclude them), nor
-  are the stem's. It is applied to the `(1, 1, features)` map and a final `Flatten`
-  (layer `logits`) gives `(batch, num_classes)`, so that nothing separates `dense2`'s
-  normalization from the sign and `dense2` writes bitpacked output in LCE.
+- The classifier is a dense layer with full-precision weights on the real-valued
+  Hardtanh output of `dense2`, as the reference's last layer (`nn.Linear` after
+  `nn.Hardtanh`, models/vgg_cifar10_binary.py and vgg_abn_cifar10_binary.py). Its
+  weights are not binary (the published weight counts exclude them), nor are the
+  stem's. It is applied to the `(1, 1, features)` map and a final `Flatten` (layer
+  `logits`) gives `(batch, num_classes)`. `binary_classifier_input=True` drops the
+  Hardtanh and binarizes the classifier's input with `ste_sign` instead, so that
+  nothing separates `dense2`'s normalization from the sign and `dense2` writes
+  bitpacked output in LCE.
 - No layer has a bias (but the classifier of `"bf"`): a normalization follows each.
   The classifier's BN has no affine parameters, as in the reference, so the logits are
   standardized.
@@ -69,9 +78,12 @@ flattened map is 3x3 instead of 4x4 (max-pooling floors: 28, 14, 7, 3).
 - `"bn"`: `BatchNormalization` (momentum 0.9, epsilon 1e-5: PyTorch's defaults, which
   the reference uses) after the stem, after each binary layer (after the max-pool where
   there is one) and, without `center`/`scale`, after the classifier.
-- `"abn"`: `larq_nobn.ABN` in place of every `BatchNormalization` but the classifier's,
-  which stays the plain BN without affine parameters, as in the ABN reference code
-  (ABN's attention is designed for the input of a sign, not for logits).
+- `"abn"`: `larq_nobn.ABN` (momentum 0.1 in Keras' convention, the reference's
+  `moving = 0.1 * moving + 0.9 * batch`) in place of the 6 `BatchNormalization`s of the
+  conv layers (stem and `conv1`-`conv5`); the dense layers keep plain BN and the
+  classifier the BN without affine parameters, as in the ABN reference code
+  (gushan/ABN models/vgg_abn_cifar10_binary.py: `nn.BatchNorm1d` in the classifier;
+  its `BatchNorm` attends only to 4-D inputs).
 - `"none"`: the `"bn"` model with every normalization layer deleted, nothing else
   changed. It does not train (Sari et al. 2019: gradients explode toward the input).
 - `"bf"`: BN-free, designed from the principles of "BNN - BN = ?" for a network
@@ -109,15 +121,18 @@ flattened map is 3x3 instead of 4x4 (max-pooling floors: 28, 14, 7, 3).
 
 Every variant converts with `larq_compute_engine.convert_keras_model`; the 5 binary
 convolutions and the 2 binary dense layers become `LceBconv2d`, the stem a float
-`CONV_2D` and the classifier a `FULLY_CONNECTED`. In `"bn"` and `"bf"`, `conv2`,
-`conv4`, `dense1` and `dense2` write bitpacked output (their inference BN or threshold
-is folded into the output transform); `conv1`, `conv3` and `conv5` write float because
-the max-pool sits between them and the normalization / threshold (only `"none"`, with
-nothing after the pool, gets LCE's binary max-pool). ABN's sigmoid is never fused, so
-every `"abn"` binary layer writes float. With `pad_values=0.0` only `dense1`, `dense2`
-write bitpacked output. An untrained `"bf"` model has its non-pool thresholds at exactly
-0, where a binary layer output with integer part 0 is a float +-1e-8 in Keras and an
-exact 0 (sign +1) in LCE, so the two can differ until training moves the thresholds.
+`CONV_2D` and the classifier a `FULLY_CONNECTED`. A binary layer writes bitpacked
+output when its inference BN or threshold and the next sign fold into its output
+transform: in `"bn"` `conv2`, `conv4` and `dense1` (and `dense2` with
+`binary_classifier_input=True`; in `"bf"` `conv2`, `conv4`, `dense1`, `dense2`);
+`conv1`, `conv3` and `conv5` write float because the max-pool sits between them and the
+normalization / threshold (only `"none"`, with nothing after the pool, gets LCE's
+binary max-pool), and `dense2` writes float into the Hardtanh before the classifier.
+ABN's sigmoid is never fused, so in `"abn"` only `dense1` (followed by a plain BN)
+writes bitpacked output. With `pad_values=0.0` only the dense layers can. An untrained
+`"bf"` model has its non-pool thresholds at exactly 0, where a binary layer output
+with integer part 0 is a float +-1e-8 in Keras and an exact 0 (sign +1) in LCE, so the
+two can differ until training moves the thresholds.
 
 # References
     - [Courbariaux et al. Binarized Neural Networks: Training Deep Neural Networks with
@@ -144,7 +159,13 @@ from larq_nobn.blocks import (
     check_num_classes,
     normalize,
 )
-from larq_nobn.layers import QuantConv2D, ScaledWSQuantConv2D, ScaledWSQuantDense
+from larq_nobn.layers import (
+    HardTanh,
+    QuantConv2D,
+    ScaledWSQuantConv2D,
+    ScaledWSQuantDense,
+    no_weight_clip_warning,
+)
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 
 __all__ = [
@@ -212,7 +233,7 @@ def binarynet_channels(width_multiplier=3):
     return convs, dense
 
 
-def _binary_kwargs(norm, pad_values, threshold=0.0):
+def _binary_kwargs(norm, pad_values, threshold=0.0, clip_latent_weights=False):
     """Arguments of a binary layer of variant `norm`."""
     if norm == "bf":
         return dict(
@@ -223,12 +244,12 @@ def _binary_kwargs(norm, pad_values, threshold=0.0):
             pad_values=pad_values,
             use_bias=False,
         )
+    if clip_latent_weights:
+        weights = dict(kernel_quantizer="ste_sign", kernel_constraint="weight_clip")
+    else:
+        weights = dict(kernel_quantizer=lq.quantizers.SteSign(clip_value=None))
     return dict(
-        input_quantizer="ste_sign",
-        kernel_quantizer="ste_sign",
-        kernel_constraint="weight_clip",
-        pad_values=pad_values,
-        use_bias=False,
+        input_quantizer="ste_sign", pad_values=pad_values, use_bias=False, **weights
     )
 
 
@@ -239,6 +260,9 @@ def BinaryNet(
     width_multiplier=3,
     pad_values=1.0,
     name=None,
+    *,
+    binary_classifier_input=False,
+    clip_latent_weights=False,
 ):
     """BinaryNet, the VGG-like binary network of the ABN paper's reference code.
 
@@ -262,6 +286,12 @@ def BinaryNet(
         pad_values: Value of the "same" padding of the binary convolutions, 1.0 (LCE's
             fast path) or 0.0 (the PyTorch reference).
         name: Model name, `binarynet_<norm>` by default.
+        binary_classifier_input: Not `"bf"`: binarize the classifier's input
+            (`ste_sign`, no Hardtanh) instead of the reference's real-valued Hardtanh
+            output; lets `dense2` write bitpacked output in LCE.
+        clip_latent_weights: Not `"bf"`: larq's `ste_sign` weights (zero gradient
+            beyond |w| = 1) with `weight_clip` instead of the reference's identity
+            straight-through sign without clipping.
 
     # Returns
         A functional `tf.keras.Model` mapping images to `num_classes` logits.
@@ -287,12 +317,14 @@ def BinaryNet(
     x = Conv(convs[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = normalize(x, norm, name="stem_norm")
 
+    def binary(filters, kernel_size, name, threshold, **kwargs):
+        kwargs.update(_binary_kwargs(norm, pad_values, threshold, clip_latent_weights))
+        with no_weight_clip_warning():
+            return Conv(filters, kernel_size, name=name, **kwargs)
+
     for i, channels in enumerate(convs[1:], start=1):
         threshold = _POOLED_THRESHOLD if i - 1 in _POOL_AFTER else 0.0
-        x = Conv(
-            channels, 3, padding="same", name=f"conv{i}",
-            **_binary_kwargs(norm, pad_values, threshold),
-        )(x)
+        x = binary(channels, 3, f"conv{i}", threshold, padding="same")(x)
         if i in _POOL_AFTER:
             x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
         x = normalize(x, norm, name=f"norm{i}")
@@ -300,9 +332,8 @@ def BinaryNet(
     x = tf.keras.layers.Reshape((1, 1, -1), name="flatten")(x)
     for i, units in enumerate(dense, start=1):
         threshold = _POOLED_THRESHOLD if i == 1 else 0.0
-        kwargs = _binary_kwargs(norm, pad_values, threshold)
-        x = Conv(units, 1, name=f"dense{i}", **kwargs)(x)
-        x = normalize(x, norm, name=f"dense{i}_norm")
+        x = binary(units, 1, f"dense{i}", threshold)(x)
+        x = normalize(x, norm, name=f"dense{i}_norm", head=True)
 
     if bf:
         x = ScaledWSQuantDense(
@@ -310,9 +341,12 @@ def BinaryNet(
             use_bias=True, name="classifier",
         )(x)
     else:
+        if not binary_classifier_input:
+            x = HardTanh(name="dense2_tanh")(x)
         x = lq.layers.QuantDense(
-            num_classes, input_quantizer="ste_sign", kernel_quantizer=None,
-            use_bias=False, name="classifier",
+            num_classes,
+            input_quantizer="ste_sign" if binary_classifier_input else None,
+            kernel_quantizer=None, use_bias=False, name="classifier",
         )(x)
         if norm != "none":
             x = tf.keras.layers.BatchNormalization(

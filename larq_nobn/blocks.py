@@ -15,6 +15,7 @@ Every zoo model takes `norm` in `NORMS`:
 """
 
 import math
+import re
 
 import larq as lq
 import tensorflow as tf
@@ -43,6 +44,7 @@ __all__ = [
     "CLASSIFIER_NAME",
     "CLASSIFIER_REGEX",
     "NORMS",
+    "WEIGHT_DECAY_REGEX",
     "ExpectedVariance",
     "HardTanh",
     "binary_conv",
@@ -58,6 +60,7 @@ __all__ = [
     "normalize",
     "reactnet_block",
     "scaled_width",
+    "weight_decay_variables",
 ]
 
 NORMS = ("bn", "abn", "bf", "none")
@@ -162,6 +165,32 @@ CLASSIFIER_NAME = "classifier"
 #: `classifier/bias:0`, also under an outer name scope or with Keras' `_1` suffix) and
 #: nothing else; what the zoo modules export as `AGC_EXCLUDE`.
 CLASSIFIER_REGEX = r"(^|/)" + CLASSIFIER_NAME + r"(_\d+)?/(kernel|bias)(:\d+)?$"
+
+#: Regex (searched in variable names) of what coupled L2 weight decay reaches in the
+#: BN-free paper's training (VITA-Group/BNN_NoBN train.py: parameters with 4 dimensions
+#: or "conv" in their name): every conv kernel (stem, binary, shortcut), the ScaledWS
+#: gains `(out, 1, 1, 1)` and the learnable shifts `(1, C, 1, 1)` (RSign thresholds,
+#: RPReLU input and output shifts); not the PReLU slopes, normalization parameters nor
+#: the classifier (`fc.weight` is 2-D, `fc.bias` 1-D).
+WEIGHT_DECAY_REGEX = (
+    r"^(?!(?:.*/)?" + CLASSIFIER_NAME + r"(?:_\d+)?/)"
+    r".*(?:kernel|gain|threshold|input_shift|output_shift)"
+)
+
+
+def weight_decay_variables(model, pattern=WEIGHT_DECAY_REGEX):
+    """The trainable variables of `model` whose name `pattern` matches (`re.search`).
+
+    # Arguments
+        model: A Keras model.
+        pattern: Regex; by default `WEIGHT_DECAY_REGEX`, the reference's choice.
+
+    # Returns
+        A list of variables, in `model.trainable_variables` order.
+    """
+    regex = re.compile(pattern)
+    return [v for v in model.trainable_variables if regex.search(v.name)]
+
 
 #: The kinds of binary convolution `binary_conv` builds.
 BINARIZATIONS = ("reactnet", "binarynet")

@@ -257,3 +257,15 @@ def test_replace_batch_norm_keeps_weights_and_statistics():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(TypeError, match="str"):
         larq_nobn.replace_batch_norm("model")
+
+
+def test_default_momentum_is_the_reference_update():
+    # gushan/ABN models/ABN.py: moving = 0.1 * moving + 0.9 * batch (biased variance),
+    # from moving mean 0 and variance 1. Channel 0: batch 1, 3, 5, 7: mean 4, variance
+    # 5 -> 3.6 and 4.6; channel 1: -2, 0, 2, 4: mean 1, variance 5 -> 0.9 and 4.6.
+    x = np.array([[1, -2], [3, 0], [5, 2], [7, 4]], "float32")
+    for batch in (x, x.reshape(1, 2, 2, 2)):  # 2-D, and 4-D (4 positions)
+        layer = ABN()
+        layer(batch, training=True)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), [3.6, 0.9], rtol=1e-6)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), [4.6, 4.6], rtol=1e-6)

@@ -685,3 +685,22 @@ def test_rejects_bad_arguments():
     empty = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Flatten()])
     with pytest.raises(ValueError, match="no Dense layer"):
         agc_lib.exclude_head(empty)
+
+
+def test_scaled_ws_gain_is_clipped_per_output_channel():
+    # VITA-Group/BNN_NoBN: gain (out, 1, 1, 1), agc.py unitwise_norm over dims 1..3,
+    # so each channel's gain is its own unit. Gains [1, 2], clip 0.1 -> max norms
+    # 0.1 and 0.2; gradients [0.5, 0.05]: the first (|0.5| >= 0.1) becomes 0.1, the
+    # second (|0.05| < 0.2) stays. (As one vector: max 0.1 * sqrt(5) = 0.2236 <
+    # ||g|| = 0.5025, both would be scaled by 0.445.)
+    import larq_nobn
+
+    layer = larq_nobn.ScaledWSQuantConv2D(2, 1, use_bias=False)
+    layer.build((None, 4, 4, 3))
+    assert agc_lib.default_unit_axes(layer.gain) == ()
+    layer.gain.assign([1.0, 2.0])
+    grad = tf.constant([0.5, 0.05])
+    AGC(tf.keras.optimizers.SGD(1.0), clip_factor=0.1).apply_gradients(
+        [(grad, layer.gain)]
+    )
+    np.testing.assert_allclose(layer.gain.numpy(), [1.0 - 0.1, 2.0 - 0.05], rtol=1e-6)

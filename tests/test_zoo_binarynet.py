@@ -184,9 +184,14 @@ def test_variant_structure():
     assert not _layers_of(models["bn"], ABN)
     head = models["bn"].get_layer("classifier_norm")
     assert not head.center and not head.scale
-    # abn: ABN everywhere but the head, which keeps the affine-free BN.
-    assert len(_layers_of(models["abn"], ABN)) == 8
-    assert [l.name for l in _layers_of(models["abn"], BN)] == ["classifier_norm"]
+    # abn: as gushan/ABN models/vgg_abn_cifar10_binary.py, 6 ABN (the stem and the 5
+    # convs); the two dense layers keep BatchNorm1d and the head the affine-free BN.
+    abn = _layers_of(models["abn"], ABN)
+    assert [l.name for l in abn] == ["stem_norm"] + [f"norm{i}" for i in range(1, 6)]
+    assert all(l.momentum == 0.1 for l in abn)  # moving = 0.1 old + 0.9 batch
+    assert [l.name for l in _layers_of(models["abn"], BN)] == [
+        "dense1_norm", "dense2_norm", "classifier_norm"
+    ]
     # none and bf: no normalization layer at all.
     for norm in ("none", "bf"):
         assert not _layers_of(models[norm], BN) and not _layers_of(models[norm], ABN)
@@ -196,10 +201,17 @@ def test_variant_structure():
             layer = models[norm].get_layer(name)
             assert type(layer) is larq_nobn.layers.QuantConv2D
             assert layer.input_quantizer.precision == 1
-            assert layer.kernel_quantizer.precision == 1
-            assert isinstance(layer.kernel_constraint, lq.constraints.WeightClip)
+            # binarized_modules.py Binarize: identity STE, latent weights not clipped.
+            assert isinstance(layer.kernel_quantizer, lq.quantizers.SteSign)
+            assert layer.kernel_quantizer.clip_value is None
+            assert layer.kernel_constraint is None
             assert not layer.use_bias and layer.pad_values == 1.0
-        assert models[norm].get_layer("classifier").kernel_quantizer is None
+        # The reference's last layer: nn.Linear on the real-valued Hardtanh output.
+        head = models[norm].get_layer("classifier")
+        assert head.kernel_quantizer is None and head.input_quantizer is None
+        tanh = models[norm].get_layer("dense2_tanh")
+        assert isinstance(tanh, larq_nobn.layers.HardTanh)
+        assert head.input is tanh.output
     for name in binary:
         layer = models["bf"].get_layer(name)
         assert isinstance(layer, larq_nobn.ScaledWSQuantConv2D)
@@ -368,14 +380,15 @@ def _graph(flatbuffer):
 
 # Bitpacked (INT32) outputs: a binary conv writes them when the next op is the sign,
 # with only constant multiplies / adds (the inference BN, a threshold) in between.
-# conv2, conv4, dense1 and dense2 are followed by norm and sign; conv1, conv3, conv5 by
+# conv2, conv4, dense1 (and in bf dense2) are followed by norm and sign; dense2 by the
+# Hardtanh before the float classifier except in bf; conv1, conv3, conv5 by
 # a max-pool first, which stays float (bn, bf) unless nothing else separates it from the
 # sign ("none": LCE moves the sign before the pool and uses LceBMaxPool2d; conv5 is
-# followed by the flatten reshape). ABN's sigmoid never fuses. With pad_values=0.0 a
-# 3x3 binary conv needs its input unpacked (a bit cannot hold the zero padding), so only
-# the 1x1 dense layers pass bits.
+# followed by the flatten reshape). ABN's sigmoid never fuses (abn: only dense1, with a
+# plain BN). With pad_values=0.0 a 3x3 binary conv needs its input unpacked (a bit
+# cannot hold the zero padding), so only the 1x1 dense layers pass bits.
 BITPACKED = {
-    ("bn", 1.0): 4, ("bf", 1.0): 4, ("none", 1.0): 6, ("abn", 1.0): 0, ("bf", 0.0): 2
+    ("bn", 1.0): 3, ("bf", 1.0): 4, ("none", 1.0): 5, ("abn", 1.0): 1, ("bf", 0.0): 2
 }
 
 

@@ -7,15 +7,15 @@ zoo: gushan/ABN (ABN and BinaryNet.pytorch models) and VITA-Group/BNN_NoBN.
 import math
 import re
 
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 import larq_nobn
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX, weight_decay_variables
 from larq_nobn.zoo import ResNet18
 from larq_nobn.zoo.resnet import reactnet18_betas
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 
 def binary_weight_count(model):

@@ -1,5 +1,7 @@
 """What every `larq-nobn` subcommand shares: the program name, exit statuses and the
-exceptions that count as bad input."""
+exceptions that count as bad input, and the error line of `convert` / `benchmark`."""
+
+import sys
 
 from larq_nobn import training
 
@@ -21,3 +23,18 @@ def dataset_names() -> str:
     """The known dataset names, for help texts."""
     datasets = training._known_datasets()
     return ", ".join(datasets) if datasets else "see larq_nobn.data"
+
+
+def arg_or_default(args, name, default=None):
+    """`args.name`, or `default` when it is missing or `None` (namespaces built by hand
+    may lack options)."""
+    value = getattr(args, name, default)
+    return default if value is None else value
+
+
+def report_error(command, error) -> int:
+    """Prints `error` as one line `larq-nobn COMMAND: error: ...` on stderr and returns
+    the exit status for bad input."""
+    message = " ".join(str(error).split())
+    print(f"{PROG} {command}: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_USAGE

@@ -7,11 +7,12 @@ import struct
 import time
 from pathlib import Path
 
+from larq_nobn import data
+from larq_nobn.data import tfds_source
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import data
 
 FASHION_DIR = Path(data.FASHION_MNIST_DIR)
 
@@ -350,7 +351,7 @@ def test_missing_fashion_mnist_without_tfds_says_how_to_get_it(tmp_path, monkeyp
     def no_tfds():
         raise ImportError("No module named 'tensorflow_datasets'")
 
-    monkeypatch.setattr(data, "_import_tfds", no_tfds)
+    monkeypatch.setattr(tfds_source, "import_tfds", no_tfds)
     with pytest.raises(data.DatasetNotFoundError) as error:
         data.load(
             "fashion_mnist", "train", batch_size=8, training=True, data_dir=tmp_path
@@ -363,8 +364,8 @@ def test_missing_fashion_mnist_without_tfds_says_how_to_get_it(tmp_path, monkeyp
 def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
     probed = []
     monkeypatch.setattr(
-        data,
-        "_host_reachable",
+        tfds_source,
+        "host_reachable",
         lambda host, port, timeout=3.0: probed.append(host) or False,
     )
     start = time.perf_counter()
@@ -373,7 +374,7 @@ def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
             "fashion_mnist", "train", batch_size=8, training=True, data_dir=tmp_path
         )
     assert time.perf_counter() - start < 20
-    assert probed == [data._DOWNLOAD_HOSTS["fashion_mnist"][0]]
+    assert probed == [tfds_source.DOWNLOAD_HOSTS["fashion_mnist"][0]]
     assert "unreachable" in str(error.value)
     assert "apt-get install dataset-fashion-mnist" in str(error.value)
     with pytest.raises(data.DatasetNotFoundError, match="download=False"):
@@ -390,13 +391,13 @@ def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
 
 def test_host_probe_is_bounded_in_time():
     start = time.perf_counter()
-    assert not data._host_reachable("host.invalid", 80, timeout=1.0)
+    assert not tfds_source.host_reachable("host.invalid", 80, timeout=1.0)
     assert time.perf_counter() - start < 3.0
 
 
 def test_fashion_mnist_falls_back_to_tfds(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setattr(data, "_download_plausible", lambda name: True)
+    monkeypatch.setattr(tfds_source, "download_plausible", lambda name: True)
     with tfds.testing.mock_data(num_examples=10):
         images, labels = concat(
             data.load(
@@ -702,7 +703,7 @@ def test_tfds_dataset_not_prepared_downloads_only_if_allowed(monkeypatch):
     with tfds.testing.mock_data(num_examples=4):  # Mocked builders are not prepared.
         with pytest.raises(data.DatasetNotFoundError, match="download=False"):
             data.load("cifar10", "train", batch_size=8, training=True, download=False)
-        monkeypatch.setattr(data, "_download_plausible", lambda name: True)
+        monkeypatch.setattr(tfds_source, "download_plausible", lambda name: True)
         x, _ = next(iter(data.load("cifar100", "test", batch_size=8, training=False)))
         assert x.shape == (4, 32, 32, 3)
 

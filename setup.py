@@ -13,7 +13,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    packages=["larq_nobn", "larq_nobn.zoo"],
+    packages=["larq_nobn", "larq_nobn.data", "larq_nobn.zoo"],
     package_dir={"larq_nobn": "larq_nobn", "larq_nobn.zoo": "zoo"},
     install_requires=[
         "tensorflow>=2.16,<2.22",

@@ -1,6 +1,7 @@
 """Tests of `larq_nobn.data`: IDX parsing, the real Fashion-MNIST files, tfds pipelines
 on `tfds.testing.mock_data`, a generated Tiny ImageNet folder, augmentations, errors."""
 
+import ast
 import gzip
 import math
 import struct
@@ -8,7 +9,7 @@ import time
 from pathlib import Path
 
 from larq_nobn import data
-from larq_nobn.data import tfds_source
+from larq_nobn.data import idx, splits, tfds_source
 
 import numpy as np
 import pytest
@@ -146,6 +147,32 @@ def test_info_describes_every_dataset():
     assert fashion.num_examples("test", validation_split=0.1) == 10_000
 
 
+def test_select_split_holds_out_the_last_fraction():
+    examples, labels = list(range(10)), np.arange(10) * 2
+    train = splits.select_split(examples, labels, "train", 0.3)
+    validation = splits.select_split(examples, labels, "validation", 0.3)
+    assert train[0] == [0, 1, 2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(train[1], [0, 2, 4, 6, 8, 10, 12])
+    assert validation[0] == [7, 8, 9]
+    np.testing.assert_array_equal(validation[1], [14, 16, 18])
+    assert splits.select_split(examples, labels, "train", 0.0)[0] == examples
+    with pytest.raises(ValueError, match="holds out 0"):
+        splits.select_split(examples, labels, "train", 0.01)
+
+
+def test_data_modules_are_small_and_import_no_private_names():
+    folder = Path(data.__file__).parent
+    for path in folder.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 700, path
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "larq_nobn"
+            ):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
 def test_error_classes_are_catchable_as_the_builtin_ones():
     assert issubclass(data.DatasetNotFoundError, FileNotFoundError)
     assert issubclass(data.CorruptDatasetError, ValueError)
@@ -220,6 +247,16 @@ def test_truncated_gzip_raises_a_clear_error(tmp_path):
     path.write_bytes((tmp_path / "full.gz").read_bytes()[:-20])
     with pytest.raises(data.CorruptDatasetError, match="cut.gz"):
         data.read_idx(path)
+
+
+def test_read_idx_cached_is_read_only_and_rereads_a_changed_file(tmp_path):
+    path = tmp_path / "cached.gz"
+    write_idx(path, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    first = idx.read_idx_cached(path)
+    assert idx.read_idx_cached(path) is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, [[0, 1, 2], [3, 4, 5]])
+    write_idx(path, np.full((4,), 7, np.uint8), compress=False)
+    np.testing.assert_array_equal(idx.read_idx_cached(path), [7, 7, 7, 7])
 
 
 def test_fashion_mnist_arrays_check_labels_and_counts(tmp_path):

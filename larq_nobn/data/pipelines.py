@@ -180,6 +180,7 @@ def _decode_files(path, label, channels, native_size):
 
 
 def _shuffle(dataset, buffer_size, seed):
+    """Shuffles with `seed`, reshuffling on each iteration (each epoch)."""
     return dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
 
 
@@ -206,8 +207,10 @@ def tiny_imagenet_pipeline(
         spec: The dataset's `DatasetSpec`.
         split: A checked split name.
         data_dir: The `tiny-imagenet-200` folder or its parent.
-        **rest: The checked arguments of `load` (`size`: the image side, `mode`: the
-            normalization mode).
+        validation_split, batch_size, training, augment, cache, shuffle_buffer, seed,
+            drop_remainder, repeat: `load`'s arguments, checked.
+        size: The side of the images yielded.
+        mode: The normalization mode (see `normalize_images`).
 
     # Returns
         The `tf.data.Dataset` of `(float32 images, int64 labels)` batches.
@@ -302,8 +305,10 @@ def imagenet_pipeline(
         data_dir: The tensorflow-datasets data_dir.
         manual_dir: The folder of the ILSVRC2012 archives.
         download: Let tensorflow-datasets prepare the data from `manual_dir`.
-        **rest: The checked arguments of `load` (`size`: the image side, `mode`: the
-            normalization mode).
+        validation_split, batch_size, training, augment, cache, shuffle_buffer, seed,
+            drop_remainder, repeat: `load`'s arguments, checked.
+        size: The side of the images yielded.
+        mode: The normalization mode (see `normalize_images`).
 
     # Returns
         The `tf.data.Dataset` of `(float32 images, int64 labels)` batches.

@@ -124,7 +124,8 @@ def silu_roots(t):
     _, right = _bisect(lambda z: silu64(z) - t, a, 2.0 * np.maximum(t, 0.0) + 2.0)
     # SiLU(z) -> 0- for z -> -inf; below -800 it is -0.0 in float64.
     left, _ = _bisect(lambda z: t - silu64(z), np.full(t.shape, -800.0), a)
-    return np.where(t < 0, left, np.nan), right
+    # SiLU(0) = 0 exactly; the bisection would stop at a subnormal where SiLU underflows.
+    return np.where(t < 0, left, np.nan), np.where(t == 0, 0.0, right)
 
 
 def _up(c):

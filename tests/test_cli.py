@@ -13,11 +13,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
-
 from larq_nobn import cli, training
 from larq_nobn.cli import argtypes
+
+import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FMNIST = "/usr/share/datasets/fashion-mnist"

@@ -10,11 +10,6 @@ import math
 import os
 import signal
 
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from larq_nobn import training
 from larq_nobn.training import (
     AtomicCheckpoint,
@@ -29,6 +24,11 @@ from larq_nobn.training import (
     read_checkpoint_state,
     save_checkpoint,
 )
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 SHAPE = (8, 8, 1)
 CLASSES = 3
@@ -392,7 +392,7 @@ def test_atomic_checkpoint_survives_a_crash_before_replace(tmp_path, monkeypatch
     def crash(src, dst):
         raise OSError("power failure between the temporary write and the rename")
 
-    monkeypatch.setattr(training.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="power failure"):
         save_checkpoint(model, path, {"epoch": 2})
     monkeypatch.undo()
@@ -587,7 +587,7 @@ def test_two_step_schedule_with_distillation(tmp_path):
 
 def test_weight_decay_is_coupled_l2_on_matching_variables():
     model = tiny_model()
-    variables = training._add_weight_decay(model, 0.01, r"kernel")
+    variables = training.add_weight_decay(model, 0.01, r"kernel")
     assert sorted(v.name for v in variables) == [
         "bconv/kernel:0",
         "classifier/kernel:0",

@@ -35,12 +35,15 @@ ReActNet and "BNN - BN = ?" in `step1/` (binary activations, real-valued weights
 `step2/` (binary weights initialised from step 1).
 
 SIGINT (Ctrl-C) or SIGTERM during training lets the current batch finish, writes
-`checkpoints/last.keras` and raises `TrainingInterrupted` (the command line exits with
-130 or 143); `train(..., resume=True)` continues with the same weights, optimizer state
-and epoch counter. An epoch interrupted in the middle is restarted from its beginning on
-resume, with the weights reached when it was interrupted (its batches seen before the
-interruption are seen once more; with a `linear`/`cosine` schedule the last of them run
-at learning rate 0).
+`checkpoints/last.keras` (with the epoch and the number of its batches trained) and
+raises `TrainingInterrupted` (the command line exits with 130 or 143);
+`train(..., resume=True)` continues from the exact step: same weights and optimizer
+state, and the interrupted epoch goes on with its next batch. Each epoch's training
+data is shuffled and augmented with a seed derived from the run's seed and the epoch
+(`inputs.epoch_seed`), so the batches a resumed run skips are those it trained before,
+and a run interrupted and resumed with a fixed seed ends with the weights of an
+uninterrupted one (see `larq_nobn.training.resume`).
+
 The package has one module per concern: `config` (`TrainConfig` and the defaults),
 `recipes` (the papers' settings), `models` (build and compile, shared with
 `larq_nobn.tuning`), `distill`, `optim` (optimizer, schedule, weight decay, strategy),

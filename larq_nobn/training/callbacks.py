@@ -13,7 +13,7 @@ from larq_nobn.training.checkpoint import AtomicCheckpoint
 
 import tensorflow as tf
 
-__all__ = ["EpochTimer", "GracefulInterrupt", "TrainingInterrupted"]
+__all__ = ["EpochTimer", "GracefulInterrupt", "RunProgbar", "TrainingInterrupted"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +91,10 @@ class GracefulInterrupt(tf.keras.callbacks.Callback):
 
     While installed (`with callback.installed(): model.fit(...)`), the first signal only
     sets a flag. After the current training batch the callback writes `last.keras`
-    through `checkpoint` (the epoch is recorded as not complete) and raises
-    `TrainingInterrupted`; a signal that arrives during validation or at the end of an
-    epoch stops right after that epoch's checkpoint. A second signal aborts at once
+    through `checkpoint` (the epoch is recorded as not complete, with the number of its
+    batches trained) and raises `TrainingInterrupted`; a signal that arrives during the
+    last batch of an epoch, its validation or its end stops right after that epoch's
+    checkpoint. A second signal aborts at once
     (`KeyboardInterrupt`). Put it last in the callback list, after the loggers and the
     checkpoint callback.
 
@@ -153,7 +154,8 @@ class GracefulInterrupt(tf.keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.signum is not None:
+        last = self.params.get("steps") if self.params else None
+        if self.signum is not None and (last is None or batch + 1 < last):
             self.checkpoint.save(self._epoch, interrupted=True)
             self._stop(self._epoch)
 
@@ -162,3 +164,15 @@ class GracefulInterrupt(tf.keras.callbacks.Callback):
             self._stop(epoch + 1)
 
 
+
+
+class RunProgbar(tf.keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, numbering epochs out of the run's `epochs` when the loop
+    calls `fit` once per epoch."""
+
+    def __init__(self, epochs: int):
+        super().__init__(count_mode="steps")
+        self.run_epochs = int(epochs)
+
+    def set_params(self, params):
+        super().set_params(dict(params, epochs=self.run_epochs))

@@ -74,8 +74,11 @@ class AtomicCheckpoint(tf.keras.callbacks.Callback):
     """Writes `last.keras` after every epoch and `best.keras` when the monitored value
     improves, each atomically through `save_checkpoint`.
 
-    The stored state has `epoch` (complete epochs), `optimizer_iterations`,
-    `interrupted`, `config`, `seed`, `monitor` and `best`.
+    The stored state has `epoch` (complete epochs), `batch` (batches of the next epoch
+    trained: 0 after an epoch, more when `GracefulInterrupt` saves mid-epoch),
+    `optimizer_iterations`, `interrupted`, `config`, `seed`, `monitor` and `best`.
+    A resumed run sets `batch_offset` to the batches it skips in its first epoch, so
+    that `batch` counts from the epoch's beginning.
 
     # Arguments
         directory: Where the checkpoints go.
@@ -100,6 +103,8 @@ class AtomicCheckpoint(tf.keras.callbacks.Callback):
         self.mode = mode
         self.best = best
         self.epoch = 0
+        self.batch_offset = 0
+        self.batch = 0
 
     @property
     def last_path(self):
@@ -120,6 +125,7 @@ class AtomicCheckpoint(tf.keras.callbacks.Callback):
             self.state,
             format=CHECKPOINT_FORMAT,
             epoch=int(epochs_completed),
+            batch=int(self.batch) if interrupted else 0,
             interrupted=bool(interrupted),
             optimizer_iterations=int(self.model.optimizer.iterations.numpy()),
             monitor=self.monitor,
@@ -131,6 +137,10 @@ class AtomicCheckpoint(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.batch = self.batch_offset
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch = self.batch_offset + batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -121,7 +121,8 @@ class TrainConfig:
         dataset: A dataset name of `larq_nobn.data` (e.g. `fashion_mnist`, `cifar10`).
         epochs: Number of epochs in total (per step when `two_step`).
         batch_size: Global batch size (split over the replicas of a strategy).
-        seed: Seed of Python, NumPy and TensorFlow and of the data order.
+        seed: Seed of Python, NumPy and TensorFlow and of the data order (epoch `e`
+            is shuffled and augmented with `epoch_seed(seed, e)`).
         seeds: If given, one run per seed in `output/seed_K/` and a `summary.json`.
         output: Output directory.
         width_multiplier: BinaryNet's width (`None`: `DEFAULT_BINARYNET_WIDTH`). Only

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from larq_nobn import files
-from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt
+from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, RunProgbar
 from larq_nobn.training.checkpoint import AtomicCheckpoint, save_checkpoint
 from larq_nobn.training.config import TrainConfig
-from larq_nobn.training.inputs import Data, load_data
+from larq_nobn.training.inputs import Data, epoch_dataset, load_data
 from larq_nobn.training.models import compile_model, parameter_counts
 from larq_nobn.training.optim import is_chief, make_strategy
 from larq_nobn.training.resume import (
@@ -151,10 +151,11 @@ def train_single(
     if mode == "restore":
         trim_log(log_path, run.position.epoch)
         logger.info(
-            "Resuming %s from epoch %d/%d (optimizer step %d).",
+            "Resuming %s from epoch %d/%d, batch %d (optimizer step %d).",
             config.output,
             run.position.epoch + 1,
             config.epochs,
+            run.position.batch + 1,
             run.position.optimizer_iterations,
         )
     history = _fit(run, log_path, options)
@@ -197,16 +198,17 @@ def _start(config: TrainConfig, options: RunOptions, restoring: bool) -> _Run:
     return _Run(config, data, *compiled, position, state, chief, write_dir)
 
 
-def _callbacks(run: _Run, log_path: str, resume_hint: str | None):
-    """The callbacks of `fit`, the checkpoint and the interrupt handler last."""
+def _callbacks(run: _Run, log_path: str, options: RunOptions):
+    """The callbacks of `fit`: the progress bar, the loggers, then the checkpoint and
+    the interrupt handler last."""
     checkpoint = AtomicCheckpoint(
         os.path.join(run.write_dir, "checkpoints"),
         state={"config": run.config.to_dict(), "seed": run.config.seed},
         monitor="val_accuracy",
         best=run.state.get("best") if run.state else None,
     )
-    interrupt = GracefulInterrupt(checkpoint, run.config.output, resume_hint)
-    return [
+    interrupt = GracefulInterrupt(checkpoint, run.config.output, options.resume_hint)
+    callbacks = [
         EpochTimer(),
         tf.keras.callbacks.CSVLogger(log_path, append=True),
         tf.keras.callbacks.TensorBoard(
@@ -217,6 +219,9 @@ def _callbacks(run: _Run, log_path: str, resume_hint: str | None):
         checkpoint,
         interrupt,
     ]
+    if verbosity(options.verbose):
+        callbacks.insert(0, RunProgbar(run.config.epochs))
+    return callbacks
 
 
 def _validation_data(data: Data) -> tf.data.Dataset:
@@ -224,19 +229,27 @@ def _validation_data(data: Data) -> tf.data.Dataset:
 
 
 def _fit(run: _Run, log_path: str, options: RunOptions) -> dict:
-    """Trains the remaining epochs; returns the Keras history."""
-    if run.position.epoch >= run.config.epochs:
-        return {}
-    callbacks = _callbacks(run, log_path, options.resume_hint)
-    with callbacks[-1].installed():
-        return run.model.fit(
-            run.data.train,
-            validation_data=_validation_data(run.data),
-            epochs=run.config.epochs,
-            initial_epoch=run.position.epoch,
-            callbacks=callbacks,
-            verbose=verbosity(options.verbose),
-        ).history
+    """Trains the remaining epochs, one `fit` per epoch on that epoch's batches (see
+    `epoch_dataset`); the first epoch of a resumed run skips the batches trained
+    before the interruption. Returns the Keras history of all epochs."""
+    callbacks = _callbacks(run, log_path, options)
+    checkpoint, interrupt = callbacks[-2:]
+    history = {}
+    with interrupt.installed():
+        for epoch in range(run.position.epoch, run.config.epochs):
+            skip = run.position.batch if epoch == run.position.epoch else 0
+            checkpoint.batch_offset = skip
+            logs = run.model.fit(
+                epoch_dataset(run.data, epoch, skip),
+                validation_data=_validation_data(run.data),
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                callbacks=callbacks,
+                verbose=verbosity(options.verbose),
+            ).history
+            for key, values in logs.items():
+                history.setdefault(key, []).extend(values)
+    return history
 
 
 def _test_results(run: _Run, history: dict) -> dict:

@@ -2,10 +2,14 @@
 to hold a run to restore, a finished one, or none, and how the model, its optimizer and
 the position in the training (epoch and batch) come back from `checkpoints/last.keras`.
 
-The checkpoint stores the number of complete epochs (`epoch`). A resumed run restores
-the weights and the optimizer state (its step counter included) and continues with
-epoch `epoch`; an epoch interrupted in the middle is restarted from its beginning, with
-the weights reached when it was interrupted.
+The checkpoint stores the number of complete epochs (`epoch`) and the batches of the
+next epoch already trained (`batch`, 0 at an epoch's end). A resumed run restores the
+weights and the optimizer state (its step counter included) and continues with batch
+`batch` of epoch `epoch`: the loop (`loop._fit`) trains one `fit` per epoch on
+`inputs.epoch_dataset(data, epoch, skip)`, whose order depends on the run's seed and
+the epoch only, and skips the batches already trained in the first one. A run
+interrupted and resumed with a fixed seed thus ends with the weights and the step
+count of an uninterrupted run.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 RUN_DIR ?= runs/default
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test setup data clean help
+.PHONY: run test lint setup data clean help
 
 help:
 	@echo "make run   - set up, fetch Fashion-MNIST (Debian package) and train/evaluate the default model"
-	@echo "make test  - set up and run the test suite"
+	@echo "make test  - set up, lint (ruff) and run the test suite"
 
 setup: $(STAMP)
 
@@ -41,7 +41,10 @@ run: setup data
 	$(BIN)/larq-nobn train --output $(RUN_DIR)
 	$(BIN)/larq-nobn evaluate $(RUN_DIR)/model.keras --dataset fashion_mnist
 
-test: setup data
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup data lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 clean:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="larq-nobn",
@@ -13,7 +13,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    packages=["larq_nobn", "larq_nobn.zoo"],
+    # Every package under larq_nobn/, and zoo/ installed as larq_nobn.zoo.
+    packages=find_packages(include=["larq_nobn", "larq_nobn.*"]) + ["larq_nobn.zoo"],
     package_dir={"larq_nobn": "larq_nobn", "larq_nobn.zoo": "zoo"},
     install_requires=[
         "tensorflow>=2.16,<2.22",

@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
-import numpy as np
-import tensorflow as tf
-
 from larq_nobn import AGC, data, deploy, zoo
 from larq_nobn.zoo import binarynet as zoo_binarynet
+
+import numpy as np
+import tensorflow as tf
 
 
 def fashion_mnist(train_samples, test_samples, seed=0):
@@ -218,7 +218,7 @@ def main(argv=None):
                             (x_test, y_test), info))
     if args.all_models:
         for norm in ("bn", "abn", "bf", "none"):
-            for name, build in (
+            for _name, build in (
                 ("ResNet18", lambda n: zoo.ResNet18(norm=n, input_shape=(32, 32, 3),
                                                     num_classes=10, width_multiplier=0.25)),
                 ("ReActNetA", lambda n: zoo.ReActNetA(norm=n, input_shape=(32, 32, 3),
@@ -230,7 +230,7 @@ def main(argv=None):
     import larq_compute_engine
 
     report = {
-        "host": deploy._host(),
+        "host": deploy.host_description(),
         "machine": platform.machine(),
         "tensorflow": tf.__version__,
         "lce": getattr(larq_compute_engine, "__version__", "?"),

@@ -18,11 +18,11 @@ For the device itself (Raspberry Pi, Android) see examples/deploy/README.md.
 import argparse
 
 import larq_nobn  # noqa: F401  (first: Keras 2)
-import tensorflow as tf
-
 from larq_nobn import AGC, data, deploy, zoo
 from larq_nobn.blocks import NORMS
 from larq_nobn.zoo import binarynet
+
+import tensorflow as tf
 
 
 def train_small_binarynet(norm, width_multiplier, steps, seed=0):

@@ -9,6 +9,8 @@ and an ``ImportError`` explains what to do.
 import os
 import sys
 
+from larq_nobn._startup_logs import import_tensorflow_quietly
+
 _FIX = (
     "larq_nobn (like larq and larq-compute-engine) needs Keras 2: install `tf-keras` "
     "of the same minor version as TensorFlow and set the environment variable "
@@ -29,6 +31,8 @@ def ensure_keras2():
         if value not in (None, "1", "true", "True"):
             raise ImportError(f"TF_USE_LEGACY_KERAS={value!r} selects Keras 3. {_FIX}")
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if "tensorflow" not in sys.modules:
+        import_tensorflow_quietly()
     try:
         import tf_keras  # noqa: F401
     except ImportError as error:

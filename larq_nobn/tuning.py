@@ -36,21 +36,20 @@ out of the choice of hyperparameters.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
+import logging
 import math
 import os
 import shutil
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from larq_nobn import files, training
+
 import keras_tuner as kt
 import tensorflow as tf
-
-from larq_nobn import training
-from larq_nobn.cli import argtypes
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -61,9 +60,7 @@ __all__ = [
     "LogUniform",
     "TrainHyperModel",
     "TuneResult",
-    "add_tune_parser",
     "read_search",
-    "run_tune",
     "search_space",
     "tune",
 ]
@@ -108,6 +105,8 @@ TRIALS_FILE = "trials.csv"
 PROJECT_NAME = "keras_tuner"
 #: `TrainConfig` fields that may differ between a search and its resumption.
 RESUMABLE_CHANGES = ("output", "data_dir", "strategy", "jit_compile")
+
+logger = logging.getLogger(__name__)
 
 
 # ======================================================================================
@@ -226,11 +225,9 @@ def _space_to_json(space):
 class TrainHyperModel(kt.HyperModel):
     """Builds and compiles the model of a base `TrainConfig` with a trial's values.
 
-    The model comes from `training.build_model`, its optimizer (schedule, AGC) from
-    `training.make_optimizer`, its loss is the sparse categorical cross-entropy (from
-    logits unless the model ends with a softmax) and its metric the accuracy, as in
-    `training.train`. Every build starts from `config.seed`, so trials differ only by
-    their hyperparameters.
+    The model, its optimizer (schedule, AGC), loss and metric come from
+    `training.compile_model`, as in `training.train`. Every build starts from
+    `config.seed`, so trials differ only by their hyperparameters.
 
     # Arguments
         config: The base configuration.
@@ -267,29 +264,7 @@ class TrainHyperModel(kt.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         tf.keras.utils.set_random_seed(config.seed)
-        data = self.data
-        model = training.build_model(config, data.input_shape, data.num_classes)
-        if config.weights == "real":
-            model = training.clone_with_real_weights(model)
-        if config.init_weights:
-            source = tf.keras.models.load_model(config.init_weights, compile=False)
-            training.copy_weights_by_name(source, model)
-        training._add_weight_decay(
-            model, config.weight_decay, config.weight_decay_pattern
-        )
-        exclude = training.zoo_agc_settings(config.model)[1]
-        optimizer = training.make_optimizer(
-            config, data.steps_per_epoch * config.epochs, model, exclude=exclude
-        )
-        model.compile(
-            optimizer=optimizer,
-            loss=tf.keras.losses.SparseCategoricalCrossentropy(
-                from_logits=not training.outputs_probabilities(model)
-            ),
-            metrics=["accuracy"],
-            jit_compile=config.jit_compile,
-        )
-        return model
+        return training.compile_model(config, self.data).model
 
 
 # ======================================================================================
@@ -323,7 +298,7 @@ def _check_settings(config, tuner, max_trials, objective):
         raise ValueError(
             f"Unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}."
         )
-    if not training._is_int(max_trials) or max_trials < 1:
+    if not training.is_int(max_trials) or max_trials < 1:
         raise ValueError(f"`max_trials` must be an integer >= 1, got {max_trials!r}.")
     if objective not in OBJECTIVES:
         raise ValueError(
@@ -469,13 +444,13 @@ def _trial_rows(oracle, space, epochs):
     return rows
 
 
-def _write_csv_atomic(path, rows, fields):
+def _write_csv(path, rows, fields):
     def write(stream):
         writer = csv.DictWriter(stream, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
 
-    training.write_atomic(path, write, ".csv")
+    files.write_atomic(path, write, ".csv")
 
 
 def _format(value):
@@ -484,7 +459,7 @@ def _format(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _print_table(rows, fields, objective, direction):
+def _log_table(rows, fields, objective, direction):
     def key(row):
         score = row[objective]
         if score is None:
@@ -494,9 +469,9 @@ def _print_table(rows, fields, objective, direction):
     table = [[str(field) for field in fields]]
     table += [[_format(row[f]) for f in fields] for row in sorted(rows, key=key)]
     widths = [max(len(line[i]) for line in table) for i in range(len(fields))]
-    print(f"Trials, best {objective} first:")
+    logger.info("Trials, best %s first:", objective)
     for line in table:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        logger.info("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
 
 
 def _train_flags(values):
@@ -538,7 +513,7 @@ def tune(
             ones of the search, except `max_trials` (and `RESUMABLE_CHANGES`).
         overwrite: Delete a previous search in `output` first.
         verbose: Keras verbosity of each trial (0 also silences keras-tuner's reports
-            of each trial; the table of all trials is printed at the end anyway);
+            of each trial; the table of all trials is logged at the end anyway);
             `None`: a progress bar on a terminal, one line per epoch otherwise.
 
     # Returns
@@ -559,12 +534,12 @@ def tune(
     config = config.replace(output=output)
     settings = _search_settings(config, space, tuner, objective, max_trials)
     _prepare_output(output, settings, resume, overwrite)
-    training._write_json_atomic(os.path.join(output, SEARCH_FILE), settings)
+    files.write_json(os.path.join(output, SEARCH_FILE), settings)
 
     data = training.load_data(config)
     hypermodel = TrainHyperModel(config, space, data)
     search = _make_tuner(tuner, hypermodel, config, objective, max_trials, output)
-    verbose = training._verbosity(verbose)
+    verbose = training.verbosity(verbose)
     search.search(
         data.train,
         validation_data=data.validation if data.validation is not None else data.test,
@@ -575,7 +550,7 @@ def tune(
     oracle = search.oracle
     rows = _trial_rows(oracle, space, config.epochs)
     fields = ["trial_id", "status", "epochs", *space, objective]
-    _write_csv_atomic(os.path.join(output, TRIALS_FILE), rows, fields)
+    _write_csv(os.path.join(output, TRIALS_FILE), rows, fields)
     completed = [row for row in rows if row[objective] is not None]
     if not completed:
         failed = [t.message for t in oracle.trials.values() if t.message]
@@ -595,7 +570,7 @@ def tune(
         trials=tuple(rows),
         output=output,
     )
-    training._write_json_atomic(
+    files.write_json(
         os.path.join(output, BEST_FILE),
         {
             "objective": objective,
@@ -609,150 +584,13 @@ def tune(
             "config": best_config.to_dict(),
         },
     )
-    _print_table(rows, fields, objective, OBJECTIVES[objective])
-    print(
-        f"Best {objective} {result.best_score:.4f} (trial {result.best_trial}): "
-        + ", ".join(f"{name}={_format(value)}" for name, value in best_values.items())
-        + f"; written to {os.path.join(output, BEST_FILE)}",
-        flush=True,
+    _log_table(rows, fields, objective, OBJECTIVES[objective])
+    logger.info(
+        "Best %s %.4f (trial %s): %s; written to %s",
+        objective,
+        result.best_score,
+        result.best_trial,
+        ", ".join(f"{name}={_format(value)}" for name, value in best_values.items()),
+        os.path.join(output, BEST_FILE),
     )
     return result
-
-
-# ======================================================================================
-# Command line
-# ======================================================================================
-def add_tune_parser(subparsers):
-    """Adds `tune` to an argparse subparsers object and returns its parser."""
-    d = training
-    parser = subparsers.add_parser(
-        "tune",
-        help="search training hyperparameters with keras-tuner",
-        description=(
-            "Search the learning rate, the AGC clip factor (norm bf), BinaryNet's "
-            "width or the normalization of a zoo model with keras-tuner: one training "
-            "run of --epochs per trial. Writes search.json, keras_tuner/ (the "
-            "trials), trials.csv and best_hyperparameters.json (with the best "
-            "TrainConfig) into --output. --resume continues an interrupted search "
-            "without running its finished trials again; a larger --max-trials adds "
-            "trials."
-        ),
-        argument_default=argparse.SUPPRESS,
-    )
-    model = parser.add_argument_group("model and data (the base training run)")
-    model.add_argument("--model", choices=d.MODELS, help=f"default: {d.DEFAULT_MODEL}")
-    model.add_argument("--norm", choices=d.NORMS, help=f"default: {d.DEFAULT_NORM}")
-    model.add_argument(
-        "--width-multiplier",
-        type=argtypes.number,
-        metavar="W",
-        help=f"BinaryNet width (default {d.DEFAULT_BINARYNET_WIDTH})",
-    )
-    model.add_argument(
-        "--variant", choices=d.RESNET18_VARIANTS, help="ResNet-18 variant"
-    )
-    model.add_argument(
-        "--dataset", metavar="NAME", help=f"default: {d.DEFAULT_DATASET}"
-    )
-    model.add_argument("--data-dir", metavar="PATH", help="where the dataset files are")
-    model.add_argument(
-        "--validation-split",
-        type=argtypes.number,
-        metavar="F",
-        help="fraction of the training split to validate the trials on (default 0: "
-        "the test split)",
-    )
-    model.add_argument(
-        "--epochs",
-        type=argtypes.positive_int,
-        help=f"per trial; default: {d.DEFAULT_EPOCHS}",
-    )
-    model.add_argument(
-        "--batch-size",
-        type=argtypes.positive_int,
-        help=f"default: {d.DEFAULT_BATCH_SIZE}",
-    )
-    model.add_argument(
-        "--max-train-samples", type=argtypes.positive_int, metavar="N",
-        help="train on N samples per epoch (smoke tests)",
-    )
-    model.add_argument(
-        "--max-test-samples", type=argtypes.positive_int, metavar="N",
-        help="validate on the first N samples (smoke tests)",
-    )
-    model.add_argument("--seed", type=argtypes.non_negative_int, help="default: 0")
-    search = parser.add_argument_group("search")
-    search.add_argument("--tuner", choices=TUNERS, help="default: random")
-    search.add_argument(
-        "--max-trials",
-        type=argtypes.positive_int,
-        metavar="N",
-        help=f"trials in total (default {DEFAULT_MAX_TRIALS}; when resuming: the "
-        "search's)",
-    )
-    search.add_argument(
-        "--search",
-        nargs="+",
-        metavar="NAME[=RANGE]",
-        help=f"hyperparameters to search, some of {', '.join(PARAMS)}, each with an "
-        "optional range: LOW:HIGH (log-uniform) or A,B,... (choices), e.g. "
-        "learning_rate=1e-4:1e-2 norm=abn,bf. Default: learning_rate, and "
-        "agc_clip_factor for --norm bf",
-    )
-    search.add_argument(
-        "--objective", choices=tuple(OBJECTIVES), help="default: val_accuracy"
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--output", "-o", metavar="DIR", help=f"default: {DEFAULT_OUTPUT}")
-    run.add_argument(
-        "--resume", action="store_true", default=False,
-        help="continue the search in --output (its settings are the defaults)",
-    )
-    run.add_argument(
-        "--overwrite", action="store_true", default=False,
-        help="delete a previous search in --output and start again",
-    )
-    run.add_argument(
-        "--verbose", type=int, choices=(0, 1, 2),
-        help="0 silent, 1 progress bar, 2 one line per epoch",
-    )
-    parser.set_defaults(_handler=run_tune)
-    return parser
-
-
-def _parse_search(items):
-    params = {}
-    for item in items:
-        name, has_range, text = item.partition("=")
-        if name in params:
-            raise ValueError(f"--search names {name!r} twice.")
-        params[name] = text if has_range else None
-    return params
-
-
-def run_tune(args) -> int:
-    """Runs `larq-nobn tune`."""
-    fields = {f.name for f in training.dataclasses.fields(training.TrainConfig)}
-    explicit = {k: v for k, v in vars(args).items() if k in fields and k != "output"}
-    output = getattr(args, "output", DEFAULT_OUTPUT)
-    names = ("tuner", "max_trials", "objective")
-    options = {k: getattr(args, k) for k in names if hasattr(args, k)}
-    params = _parse_search(args.search) if hasattr(args, "search") else None
-    if args.resume and not args.overwrite:
-        stored = read_search(output)
-        config = stored["config"].replace(output=output, **explicit)
-        options = {k: stored[k] for k in names} | options
-        params = stored["params"] if params is None else params
-    else:
-        config = training.TrainConfig(output=output, **explicit)
-    tune(
-        config,
-        params=params,
-        output=output,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=getattr(args, "verbose", None),
-        **options,
-    )
-    return 0
-

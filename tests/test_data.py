@@ -1,17 +1,19 @@
 """Tests of `larq_nobn.data`: IDX parsing, the real Fashion-MNIST files, tfds pipelines
 on `tfds.testing.mock_data`, a generated Tiny ImageNet folder, augmentations, errors."""
 
+import ast
 import gzip
 import math
 import struct
 import time
 from pathlib import Path
 
+from larq_nobn import data
+from larq_nobn.data import idx, splits, tfds_source
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import data
 
 FASHION_DIR = Path(data.FASHION_MNIST_DIR)
 
@@ -145,6 +147,32 @@ def test_info_describes_every_dataset():
     assert fashion.num_examples("test", validation_split=0.1) == 10_000
 
 
+def test_select_split_holds_out_the_last_fraction():
+    examples, labels = list(range(10)), np.arange(10) * 2
+    train = splits.select_split(examples, labels, "train", 0.3)
+    validation = splits.select_split(examples, labels, "validation", 0.3)
+    assert train[0] == [0, 1, 2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(train[1], [0, 2, 4, 6, 8, 10, 12])
+    assert validation[0] == [7, 8, 9]
+    np.testing.assert_array_equal(validation[1], [14, 16, 18])
+    assert splits.select_split(examples, labels, "train", 0.0)[0] == examples
+    with pytest.raises(ValueError, match="holds out 0"):
+        splits.select_split(examples, labels, "train", 0.01)
+
+
+def test_data_modules_are_small_and_import_no_private_names():
+    folder = Path(data.__file__).parent
+    for path in folder.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 700, path
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "larq_nobn"
+            ):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
 def test_error_classes_are_catchable_as_the_builtin_ones():
     assert issubclass(data.DatasetNotFoundError, FileNotFoundError)
     assert issubclass(data.CorruptDatasetError, ValueError)
@@ -219,6 +247,16 @@ def test_truncated_gzip_raises_a_clear_error(tmp_path):
     path.write_bytes((tmp_path / "full.gz").read_bytes()[:-20])
     with pytest.raises(data.CorruptDatasetError, match="cut.gz"):
         data.read_idx(path)
+
+
+def test_read_idx_cached_is_read_only_and_rereads_a_changed_file(tmp_path):
+    path = tmp_path / "cached.gz"
+    write_idx(path, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    first = idx.read_idx_cached(path)
+    assert idx.read_idx_cached(path) is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, [[0, 1, 2], [3, 4, 5]])
+    write_idx(path, np.full((4,), 7, np.uint8), compress=False)
+    np.testing.assert_array_equal(idx.read_idx_cached(path), [7, 7, 7, 7])
 
 
 def test_fashion_mnist_arrays_check_labels_and_counts(tmp_path):
@@ -350,7 +388,7 @@ def test_missing_fashion_mnist_without_tfds_says_how_to_get_it(tmp_path, monkeyp
     def no_tfds():
         raise ImportError("No module named 'tensorflow_datasets'")
 
-    monkeypatch.setattr(data, "_import_tfds", no_tfds)
+    monkeypatch.setattr(tfds_source, "import_tfds", no_tfds)
     with pytest.raises(data.DatasetNotFoundError) as error:
         data.load(
             "fashion_mnist", "train", batch_size=8, training=True, data_dir=tmp_path
@@ -363,8 +401,8 @@ def test_missing_fashion_mnist_without_tfds_says_how_to_get_it(tmp_path, monkeyp
 def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
     probed = []
     monkeypatch.setattr(
-        data,
-        "_host_reachable",
+        tfds_source,
+        "host_reachable",
         lambda host, port, timeout=3.0: probed.append(host) or False,
     )
     start = time.perf_counter()
@@ -373,7 +411,7 @@ def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
             "fashion_mnist", "train", batch_size=8, training=True, data_dir=tmp_path
         )
     assert time.perf_counter() - start < 20
-    assert probed == [data._DOWNLOAD_HOSTS["fashion_mnist"][0]]
+    assert probed == [tfds_source.DOWNLOAD_HOSTS["fashion_mnist"][0]]
     assert "unreachable" in str(error.value)
     assert "apt-get install dataset-fashion-mnist" in str(error.value)
     with pytest.raises(data.DatasetNotFoundError, match="download=False"):
@@ -390,13 +428,13 @@ def test_missing_fashion_mnist_offline_fails_fast(tmp_path, monkeypatch):
 
 def test_host_probe_is_bounded_in_time():
     start = time.perf_counter()
-    assert not data._host_reachable("host.invalid", 80, timeout=1.0)
+    assert not tfds_source.host_reachable("host.invalid", 80, timeout=1.0)
     assert time.perf_counter() - start < 3.0
 
 
 def test_fashion_mnist_falls_back_to_tfds(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setattr(data, "_download_plausible", lambda name: True)
+    monkeypatch.setattr(tfds_source, "download_plausible", lambda name: True)
     with tfds.testing.mock_data(num_examples=10):
         images, labels = concat(
             data.load(
@@ -702,7 +740,7 @@ def test_tfds_dataset_not_prepared_downloads_only_if_allowed(monkeypatch):
     with tfds.testing.mock_data(num_examples=4):  # Mocked builders are not prepared.
         with pytest.raises(data.DatasetNotFoundError, match="download=False"):
             data.load("cifar10", "train", batch_size=8, training=True, download=False)
-        monkeypatch.setattr(data, "_download_plausible", lambda name: True)
+        monkeypatch.setattr(tfds_source, "download_plausible", lambda name: True)
         x, _ = next(iter(data.load("cifar100", "test", batch_size=8, training=False)))
         assert x.shape == (4, 32, 32, 3)
 

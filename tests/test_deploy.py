@@ -1,16 +1,22 @@
 """Tests of `larq_nobn.deploy`: LCE conversion reports, size, verification, benchmark,
-safe loading and every bad-input path of `run_convert` / `run_benchmark`."""
+safe loading, and every bad-input path of `larq-nobn convert` / `larq-nobn benchmark`
+(`larq_nobn.cli.convert.run` / `larq_nobn.cli.benchmark.run`)."""
 
 import argparse
 import json
+import os
+import stat
 import zipfile
+
+from larq_nobn import cli, deploy
+from larq_nobn.cli import benchmark as benchmark_command
+from larq_nobn.cli import convert as convert_command
+from larq_nobn.deploy.op_report import layer_names_in
 
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import deploy
 
 L = tf.keras.layers
 BINARY = dict(
@@ -422,7 +428,7 @@ def test_benchmark_rows_and_speedup(tiny, files):
 def test_run_benchmark_with_float_baseline(files, capsys, tmp_path):
     args = _namespace(model=str(files / "model.tflite"), threads=[1, 2], runs=3,
                       keras_model=str(files / "model.keras"), json=str(tmp_path / "b.json"))
-    assert deploy.run_benchmark(args) == deploy.EXIT_OK
+    assert benchmark_command.run(args) == deploy.EXIT_OK
     out = capsys.readouterr().out
     assert "| lce | 2 |" in out and "| float | 1 |" in out
     assert "speedup" in out and "not the optimized ARM" in out
@@ -440,14 +446,18 @@ def test_run_benchmark_with_float_baseline(files, capsys, tmp_path):
 def test_parsers_register_and_parse():
     parser = argparse.ArgumentParser(prog="larq-nobn")
     subparsers = parser.add_subparsers(dest="command")
-    assert deploy.add_convert_parser(subparsers) is subparsers.choices["convert"]
-    assert deploy.add_benchmark_parser(subparsers) is subparsers.choices["benchmark"]
+    assert convert_command.add_parser(subparsers) is subparsers.choices["convert"]
+    assert benchmark_command.add_parser(subparsers) is subparsers.choices["benchmark"]
     args = parser.parse_args(["convert", "m.keras", "-o", "m.tflite", "--target", "xcore",
                               "--verify-dataset", "fashion_mnist", "--verify-samples", "7"])
     assert (args.output, args.target, args.verify_samples) == ("m.tflite", "xcore", 7)
-    assert args._handler is deploy.run_convert and args.unsafe_load is False
+    assert args.unsafe_load is False
     args = parser.parse_args(["benchmark", "m.tflite", "--threads", "1", "2", "4"])
-    assert args.threads == [1, 2, 4] and args._handler is deploy.run_benchmark
+    assert args.threads == [1, 2, 4]
+    # The `larq-nobn` parser dispatches both subcommands to their modules.
+    main_parser = cli.build_parser()
+    assert main_parser.parse_args(["convert", "m.keras"])._handler is convert_command.run
+    assert main_parser.parse_args(["benchmark", "m.tflite"])._handler is benchmark_command.run
     for bad in (["convert", "m.keras", "--target", "x86"],
                 ["benchmark", "m.tflite", "--threads", "0"],
                 ["convert", "m.keras", "--verify-threshold", "1.5"]):
@@ -460,7 +470,7 @@ def test_run_convert_end_to_end(files, capsys, tmp_path):
     args = _namespace(model=str(files / "model.keras"), output=str(tmp_path / "out.tflite"),
                       verify_dataset=str(files / "verify.npz"), verify_samples=16,
                       json=str(tmp_path / "report.json"))
-    assert deploy.run_convert(args) == deploy.EXIT_OK
+    assert convert_command.run(args) == deploy.EXIT_OK
     out = capsys.readouterr().out
     data = (tmp_path / "out.tflite").read_bytes()
     assert data[4:8] == b"TFL3"
@@ -492,11 +502,11 @@ def test_unsafe_load_and_verification_failure_exit_code(tmp_path, capsys):
     common = dict(model=str(path), output=str(tmp_path / "noisy.tflite"),
                   verify_dataset=str(tmp_path / "v.npz"), verify_samples=64)
 
-    assert deploy.run_convert(_namespace(**common)) == deploy.EXIT_BAD_INPUT
+    assert convert_command.run(_namespace(**common)) == deploy.EXIT_BAD_INPUT
     _assert_one_line_error(capsys, "convert", "Lambda", "'double'", "--unsafe-load")
     assert not (tmp_path / "noisy.tflite").exists()
 
-    assert deploy.run_convert(_namespace(unsafe_load=True, **common)) == (
+    assert convert_command.run(_namespace(unsafe_load=True, **common)) == (
         deploy.EXIT_VERIFICATION_FAILED
     )
     captured = capsys.readouterr()
@@ -543,7 +553,7 @@ def _corrupt_inputs(directory, files):
 def test_run_convert_bad_model_files(case, files, tmp_path, capsys):
     path, fragment = _corrupt_inputs(tmp_path, files)[case]
     args = _namespace(model=path, output=str(tmp_path / "out.tflite"))
-    assert deploy.run_convert(args) == deploy.EXIT_BAD_INPUT
+    assert convert_command.run(args) == deploy.EXIT_BAD_INPUT
     _assert_one_line_error(capsys, "convert", fragment)
     assert not (tmp_path / "out.tflite").exists()
 
@@ -562,7 +572,7 @@ def test_run_convert_bad_arguments(changes, fragment, files, capsys):
     args = _namespace(model=str(files / "model.keras"), output=str(files / "bad.tflite"))
     for key, value in changes.items():
         setattr(args, key, value)
-    assert deploy.run_convert(args) == deploy.EXIT_BAD_INPUT
+    assert convert_command.run(args) == deploy.EXIT_BAD_INPUT
     _assert_one_line_error(capsys, "convert", fragment)
     assert not (files / "bad.tflite").exists()
 
@@ -589,8 +599,25 @@ def test_run_benchmark_bad_inputs(files, tmp_path, capsys):
         (dict(model=model, keras_model=str(tmp_path / "mismatch.keras")), "not the same network"),
     ]
     for changes, fragment in cases:
-        assert deploy.run_benchmark(_namespace(**changes)) == deploy.EXIT_BAD_INPUT, changes
+        assert benchmark_command.run(_namespace(**changes)) == deploy.EXIT_BAD_INPUT, changes
         _assert_one_line_error(capsys, "benchmark", fragment)
+
+
+def test_saved_flatbuffer_honours_the_umask(tiny, tmp_path):
+    # An ordinary new file: 0o666 less the umask, not mkstemp's 0o600.
+    _, result = tiny
+    previous = os.umask(0o022)
+    try:
+        path = result.save(tmp_path / "model.tflite")
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == result.flatbuffer
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    with pytest.raises(deploy.DeployError, match="output directory does not exist"):
+        result.save(tmp_path / "missing" / "model.tflite")
+    with pytest.raises(deploy.DeployError, match="output path is a directory"):
+        result.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]  # no leftovers
 
 
 def test_convert_api_bad_input(tiny):
@@ -615,7 +642,7 @@ def test_keras_zip_under_other_name_is_explained(files, tmp_path):
 def test_convert_of_a_tflite_without_output_names_the_mistake(files, capsys):
     # The default output would be the input itself; the kind of file is the real error.
     args = _namespace(model=str(files / "model.tflite"))
-    assert deploy.run_convert(args) == deploy.EXIT_BAD_INPUT
+    assert convert_command.run(args) == deploy.EXIT_BAD_INPUT
     _assert_one_line_error(capsys, "convert", "TFLite flatbuffer, not a Keras model")
 
 
@@ -624,15 +651,15 @@ def test_layer_names_from_truncated_tensor_names():
     # TFLite cuts fused names at 50 characters and appends a numeric suffix.
     name = "binarynet_bf/conv1/r_sign/add;binarynet_bf/stem_co" + "1"
     assert len(name) == 51
-    assert deploy._names_in(name, known, "binarynet_bf") == ["conv1", "stem_conv"]
+    assert layer_names_in(name, known, "binarynet_bf") == ["conv1", "stem_conv"]
     # Not truncated: a partial component is not a layer.
-    assert deploy._names_in("m/conv1/add;m/stem_co", known, "m") == ["conv1"]
+    assert layer_names_in("m/conv1/add;m/stem_co", known, "m") == ["conv1"]
     # Ambiguous stub ("conv" starts conv1 and conv2): no guess.
     ambiguous = "binarynet_bf/conv2/r_sign/add;binarynet_bf/xy/conv"
     assert len(ambiguous) == 50
-    assert deploy._names_in(ambiguous, known, "binarynet_bf") == ["conv2"]
+    assert layer_names_in(ambiguous, known, "binarynet_bf") == ["conv2"]
     # Without the Keras model: the component after the model name.
-    assert deploy._names_in("m/conv2/QuantConv2D;m/bn2/FusedBatchNormV3", None, None) == [
+    assert layer_names_in("m/conv2/QuantConv2D;m/bn2/FusedBatchNormV3", None, None) == [
         "conv2",
         "bn2",
     ]

@@ -10,11 +10,6 @@ import math
 import os
 import signal
 
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from larq_nobn import training
 from larq_nobn.training import (
     AtomicCheckpoint,
@@ -29,6 +24,11 @@ from larq_nobn.training import (
     read_checkpoint_state,
     save_checkpoint,
 )
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 SHAPE = (8, 8, 1)
 CLASSES = 3
@@ -392,7 +392,7 @@ def test_atomic_checkpoint_survives_a_crash_before_replace(tmp_path, monkeypatch
     def crash(src, dst):
         raise OSError("power failure between the temporary write and the rename")
 
-    monkeypatch.setattr(training.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="power failure"):
         save_checkpoint(model, path, {"epoch": 2})
     monkeypatch.undo()
@@ -507,8 +507,9 @@ def test_train_interrupt_resume_and_extend(tmp_path, monkeypatch):
         training.resume_config(output, norm="abn")
     metrics = training.train(training.resume_config(output), resume=True, **run)
     assert metrics["epochs"] == 3
-    # The optimizer continued from the checkpoint's step counter: 2 more full epochs.
-    assert metrics["optimizer_iterations"] == steps + 2 + 2 * steps
+    # The optimizer continued from the checkpoint's step: the rest of the 2nd epoch
+    # (not the whole epoch again), then the 3rd.
+    assert metrics["optimizer_iterations"] == 3 * steps
     rows = training.read_log(os.path.join(output, "log.csv"))
     assert [r["epoch"] for r in rows] == [0, 1, 2]
 
@@ -540,9 +541,48 @@ def test_train_interrupt_resume_and_extend(tmp_path, monkeypatch):
     assert more.seed == 5 and more.weight_decay == 1e-3
     metrics = training.train(more, resume=True, **run)
     assert metrics["epochs"] == 4
-    assert metrics["optimizer_iterations"] == steps + 2 + 3 * steps
+    assert metrics["optimizer_iterations"] == 4 * steps
     rows = training.read_log(os.path.join(output, "log.csv"))
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+
+
+def _final_weights(output):
+    model = tf.keras.models.load_model(os.path.join(output, "model.keras"))
+    return model.get_weights()
+
+
+def test_resume_mid_epoch_continues_at_the_exact_step(tmp_path, monkeypatch):
+    """Interrupted after step 6 of 2 x 4 (batch 2 of epoch 1) and resumed, a run ends
+    after 8 optimizer steps with the weights of the same run without interruption."""
+    steps, epochs = 4, 2
+    config = TrainConfig(epochs=epochs, seed=3, learning_rate=0.01)
+    run = dict(model_fn=tiny_model, verbose=0, run_eagerly=True)
+
+    straight = str(tmp_path / "straight")
+    expected = training.train(
+        config.replace(output=straight), data=tiny_data(samples=64), **run
+    )
+    assert expected["optimizer_iterations"] == epochs * steps
+
+    output = str(tmp_path / "resumed")
+    _interrupt_at_step(monkeypatch, steps + 2)
+    with pytest.raises(TrainingInterrupted):
+        training.train(config.replace(output=output), data=tiny_data(samples=64), **run)
+    monkeypatch.undo()
+    state = read_checkpoint_state(os.path.join(output, "checkpoints", "last.keras"))
+    assert (state["epoch"], state["batch"]) == (1, 2)
+    assert state["optimizer_iterations"] == steps + 2
+
+    metrics = training.train(
+        training.resume_config(output), resume=True, data=tiny_data(samples=64), **run
+    )
+    assert metrics["optimizer_iterations"] == epochs * steps
+    restored = tf.keras.models.load_model(os.path.join(output, "model.keras"))
+    assert int(restored.optimizer.iterations.numpy()) == epochs * steps
+    for want, got in zip(_final_weights(straight), restored.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    rows = training.read_log(os.path.join(output, "log.csv"))
+    assert [row["epoch"] for row in rows] == [0, 1]
 
 
 def test_two_step_schedule_with_distillation(tmp_path):
@@ -587,7 +627,7 @@ def test_two_step_schedule_with_distillation(tmp_path):
 
 def test_weight_decay_is_coupled_l2_on_matching_variables():
     model = tiny_model()
-    variables = training._add_weight_decay(model, 0.01, r"kernel")
+    variables = training.add_weight_decay(model, 0.01, r"kernel")
     assert sorted(v.name for v in variables) == [
         "bconv/kernel:0",
         "classifier/kernel:0",

@@ -9,10 +9,10 @@ import json
 import os
 import shutil
 
+from larq_nobn import cli, training, tuning
+
 import keras_tuner as kt
 import pytest
-
-from larq_nobn import cli, training, tuning
 
 TINY = dict(
     model="binarynet",

@@ -10,7 +10,8 @@ larq-nobn benchmark model.tflite --threads 1 2
 ```
 
 Each subcommand is a module of this package with `add_parser(subparsers)` and
-`run(args)`; `common` holds what they share and `argtypes` the argument types.
+`run(args)`; `common` holds what they share (and the logging set-up), `options` the option
+groups of `train` and `tune`, and `argtypes` the argument types.
 `main(argv)` returns the exit status: 0 on success, 2 for bad input (unknown names,
 missing files, an unwritable output directory: one line on stderr, no traceback; set
 `LARQ_NOBN_DEBUG=1` to see it), 1 when a conversion fails verification, 130 / 143
@@ -27,7 +28,7 @@ import sys
 import larq_nobn
 from larq_nobn import training
 from larq_nobn.cli import benchmark, convert, evaluate, recipes, train, tune
-from larq_nobn.cli.common import EXIT_USAGE, PROG, USAGE_ERRORS
+from larq_nobn.cli.common import EXIT_USAGE, PROG, USAGE_ERRORS, configure_logging
 
 # In the order `--help` lists them.
 COMMANDS = (train, evaluate, recipes, tune, convert, benchmark)
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     debug = os.environ.get("LARQ_NOBN_DEBUG", "") not in ("", "0")
+    configure_logging()
     try:
         status = args._handler(args)
     except training.TrainingInterrupted as interrupted:

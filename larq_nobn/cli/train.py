@@ -7,11 +7,16 @@ import shlex
 
 from larq_nobn import training
 from larq_nobn.cli import argtypes
-from larq_nobn.cli.common import PROG, dataset_names
+from larq_nobn.cli.common import PROG
+from larq_nobn.cli.options import (
+    add_data_options,
+    add_length_options,
+    add_model_options,
+    config_fields,
+)
 
 
 def add_parser(subparsers):
-    d = training
     parser = subparsers.add_parser(
         "train",
         help="train a model (defaults: a small BinaryNet on Fashion-MNIST, offline)",
@@ -23,81 +28,27 @@ def add_parser(subparsers):
         ),
         argument_default=argparse.SUPPRESS,
     )
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=d.MODELS, help=f"default: {d.DEFAULT_MODEL}")
-    model.add_argument(
-        "--norm",
-        choices=d.NORMS,
-        help=(
-            "bn: BatchNorm, abn: attention-based BN, bf: BN-free (ScaledWS + AGC), "
-            f"none: BN deleted; default: {d.DEFAULT_NORM}"
-        ),
-    )
-    model.add_argument(
-        "--width-multiplier",
-        type=argtypes.number,
-        metavar="W",
-        help=f"BinaryNet width (default {d.DEFAULT_BINARYNET_WIDTH}; 3 is the ABN "
-        "paper's)",
-    )
-    model.add_argument(
-        "--variant",
-        choices=d.RESNET18_VARIANTS,
-        help="ResNet-18 variant (default: reactnet)",
-    )
-    data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        metavar="NAME",
-        help=f"dataset ({dataset_names()}); default: {d.DEFAULT_DATASET}",
-    )
-    data.add_argument("--data-dir", metavar="PATH", help="where the dataset files are")
-    data.add_argument(
-        "--validation-split",
-        type=argtypes.number,
-        metavar="F",
-        help="fraction of the training split held out for validation (default 0: "
-        "validate on the test split, as the papers do)",
-    )
-    data.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        help="augment the training images with the data pipeline's augmentation for "
-        "the dataset (random crop with padding + flip for small images); default: off, "
-        "on in every --recipe",
-    )
-    data.add_argument(
-        "--max-train-samples",
-        type=argtypes.positive_int,
-        metavar="N",
-        help="train on N (shuffled) samples per epoch, rounded up to whole batches "
-        "(smoke tests)",
-    )
-    data.add_argument(
-        "--max-test-samples",
-        type=argtypes.positive_int,
-        metavar="N",
-        help="evaluate on the first N test (and validation) samples only (smoke tests)",
-    )
+    add_model_options(parser)
+    add_data_options(parser)
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument(
-        "--epochs", type=argtypes.positive_int, help=f"default: {d.DEFAULT_EPOCHS}"
-    )
-    opt.add_argument(
-        "--batch-size",
-        type=argtypes.positive_int,
-        help=f"global batch size; default: {d.DEFAULT_BATCH_SIZE}",
-    )
-    opt.add_argument("--optimizer", choices=d.OPTIMIZERS, help="default: adam")
+    add_length_options(opt)
+    _add_optimisation_options(opt)
+    _add_distillation_options(parser.add_argument_group("knowledge distillation"))
+    _add_run_options(parser.add_argument_group("run"))
+    return parser
+
+
+def _add_optimisation_options(opt):
+    opt.add_argument("--optimizer", choices=training.OPTIMIZERS, help="default: adam")
     opt.add_argument(
         "--learning-rate",
         type=argtypes.number,
         metavar="LR",
-        help=f"default: {d.DEFAULT_LEARNING_RATE}",
+        help=f"default: {training.DEFAULT_LEARNING_RATE}",
     )
     opt.add_argument(
         "--schedule",
-        choices=d.SCHEDULES,
+        choices=training.SCHEDULES,
         help="learning-rate schedule: constant, linear (to 0) or cosine (to 0); "
         "default: constant",
     )
@@ -119,7 +70,9 @@ def add_parser(subparsers):
         help="ReActNet's two steps: real weights + binary activations, then binary "
         "weights initialised from step 1 (--epochs each)",
     )
-    kd = parser.add_argument_group("knowledge distillation")
+
+
+def _add_distillation_options(kd):
     kd.add_argument(
         "--teacher",
         metavar="MODEL",
@@ -137,13 +90,14 @@ def add_parser(subparsers):
         metavar="A",
         help="weight of the distillation loss; 1 - A weighs the label loss (default 1)",
     )
-    run = parser.add_argument_group("run")
+
+
+def _add_run_options(run):
     run.add_argument(
         "--recipe",
-        choices=tuple(d.RECIPES),
+        choices=tuple(training.RECIPES),
         help="a paper's settings (see `larq-nobn recipes`); explicit options win",
     )
-    run.add_argument("--seed", type=argtypes.non_negative_int, help="random seed (default 0)")
     run.add_argument(
         "--seeds",
         type=argtypes.non_negative_int,
@@ -152,7 +106,7 @@ def add_parser(subparsers):
         help="one run per seed in OUTPUT/seed_S and OUTPUT/summary.json (mean +- std)",
     )
     run.add_argument(
-        "--output", "-o", metavar="DIR", help=f"default: {d.DEFAULT_OUTPUT}"
+        "--output", "-o", metavar="DIR", help=f"default: {training.DEFAULT_OUTPUT}"
     )
     run.add_argument(
         "--resume",
@@ -168,7 +122,7 @@ def add_parser(subparsers):
     )
     run.add_argument(
         "--strategy",
-        choices=d.STRATEGIES,
+        choices=training.STRATEGIES,
         help="tf.distribute strategy: mirrored = all local GPUs (or logical CPUs), "
         "multi_worker = from TF_CONFIG; default: default",
     )
@@ -192,19 +146,14 @@ def add_parser(subparsers):
         help="run the training step eagerly, not as a tf.function (debugging; slower "
         "per step but skips tracing)",
     )
-    return parser
-
-
-_CONFIG_FIELDS = {f.name for f in training.dataclasses.fields(training.TrainConfig)}
 
 
 def run(args) -> int:
     """Runs `larq-nobn train`; returns the exit status."""
-    explicit = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS}
+    explicit = {k: v for k, v in vars(args).items() if k in config_fields()}
     if explicit.get("two_step") is False:
         del explicit["two_step"]
     output = explicit.pop("output", training.DEFAULT_OUTPUT)
-    hint_parts = [PROG, "train", "--output", output]
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other.")
     if args.resume:
@@ -215,7 +164,7 @@ def run(args) -> int:
             config = training.config_from_recipe(recipe, output=output, **explicit)
         else:
             config = training.TrainConfig(output=output, **explicit)
-    hint = " ".join(shlex.quote(part) for part in hint_parts) + " --resume"
+    hint = shlex.join([PROG, "train", "--output", output, "--resume"])
     training.train(
         config,
         resume=args.resume,
@@ -225,5 +174,3 @@ def run(args) -> int:
         run_eagerly=args.run_eagerly,
     )
     return 0
-
-

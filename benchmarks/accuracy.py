@@ -1,0 +1,120 @@
+"""Accuracy on real data: zoo models trained with `larq_nobn.training`, each run cached.
+
+Every run trains one model variant with one seed through `larq_nobn.training.train`
+into `ROOT/<key>/`. A finished run (its `metrics.json` exists) is read back instead of
+trained again, and an interrupted one resumes from its last checkpoint, so a grid that
+takes hours can span sessions. `summarize` gives mean +- std per variant.
+
+    python benchmarks/accuracy.py --norms bn abn none --seeds 0 1 2   # issue 9 grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from larq_nobn import training
+
+ROOT = Path(os.environ.get("LARQ_NOBN_BENCH_RUNS", "runs/bench"))
+
+# The recipe of the ABN-paper comparison on Fashion-MNIST (the default `make run` job).
+BINARYNET_RECIPE = dict(
+    model="binarynet",
+    width_multiplier=0.25,
+    dataset="fashion_mnist",
+    epochs=3,
+    batch_size=128,
+    optimizer="adam",
+    learning_rate=1e-3,
+    augment=False,
+)
+
+
+def run_key(settings: dict) -> str:
+    """A directory name that identifies a run's settings."""
+    parts = [settings["model"], f"x{settings.get('width_multiplier')}", settings["norm"]]
+    parts += [f"e{settings['epochs']}", f"b{settings['batch_size']}"]
+    for name in ("max_train_samples", "max_test_samples"):
+        if settings.get(name):
+            parts.append(f"{name.split('_')[1]}{settings[name]}")
+    parts.append(f"s{settings['seed']}")
+    return "-".join(str(part) for part in parts)
+
+
+def record(settings: dict, metrics: dict) -> dict:
+    """One line of `results.json`'s `runs`."""
+    keys = ("model", "width_multiplier", "norm", "dataset", "epochs", "batch_size", "seed")
+    return {
+        **{key: settings.get(key) for key in keys},
+        "test_accuracy": float(metrics["test_accuracy"]),
+        "test_loss": float(metrics["test_loss"]),
+        "train_seconds": metrics.get("train_seconds"),
+        "agc_clip_factor": metrics.get("config", {}).get("agc_clip_factor"),
+    }
+
+
+def train_cached(settings: dict, root: Path = ROOT, verbose: int = 2) -> dict:
+    """Trains one run unless it finished before; returns its `record`."""
+    output = root / run_key(settings)
+    metrics_path = output / "metrics.json"
+    if not metrics_path.exists():
+        config = training.TrainConfig(output=str(output), **settings)
+        resume = (output / "config.json").exists()
+        training.train(config, resume=resume, overwrite=not resume, verbose=verbose)
+    metrics = json.loads(metrics_path.read_text())
+    return record(settings, metrics)
+
+
+def summarize(records: list[dict]) -> dict:
+    """`{(model, width, norm): {"mean", "std", "n", "accuracies"}}` over seeds."""
+    groups: dict = {}
+    for run in records:
+        key = (run["model"], run["width_multiplier"], run["norm"])
+        groups.setdefault(key, []).append(run["test_accuracy"])
+    return {
+        key: {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values),
+            "accuracies": values,
+        }
+        for key, values in groups.items()
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--norms", nargs="+", default=["bn", "abn", "bf", "none"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--root", type=Path, default=ROOT)
+    parser.add_argument("--max-train-samples", type=int)
+    parser.add_argument("--max-test-samples", type=int)
+    parser.add_argument("--epochs", type=int, default=BINARYNET_RECIPE["epochs"])
+    args = parser.parse_args(argv)
+    records = []
+    for seed in args.seeds:  # seed-major: every variant gets a first result early
+        for norm in args.norms:
+            settings = dict(BINARYNET_RECIPE, norm=norm, seed=seed, epochs=args.epochs)
+            if args.max_train_samples:
+                settings["max_train_samples"] = args.max_train_samples
+            if args.max_test_samples:
+                settings["max_test_samples"] = args.max_test_samples
+            records.append(train_cached(settings, args.root))
+            print(json.dumps(records[-1]), flush=True)
+    for (model, width, norm), stats in summarize(records).items():
+        print(
+            f"{model} x{width} {norm}: {100 * stats['mean']:.2f} +- "
+            f"{100 * stats['std']:.2f} % (n={stats['n']}: "
+            + ", ".join(f"{100 * a:.2f}" for a in stats["accuracies"])
+            + ")"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Benchmark of the exact LCE export (`larq_nobn.lce_export.prepare_for_lce`).
+
+Zoo BinaryNet (abn, bn) and ReActNet-18 (abn), small width, 28x28x1, each trained for
+`--steps` steps (batch 64, Adam 1e-3) on real Fashion-MNIST, then converted with LCE
+with and without the export. Recorded per model: op counts before/after (LOGISTIC,
+total, bitpacked binary convs, float ops), per rewritten norm layer the binarized
+activations of Keras' float32 ABN against the exact rewrite on real test images (the
+differences are inputs within float32 rounding of a threshold), top-1 agreement of
+the exported LCE model with the original Keras model, and LCE-interpreter latency
+(1 thread, fastest of interleaved rounds).
+
+Writes `reports/export.json` and `reports/export.md`.
+
+    python benchmarks/bench_export.py [--steps 300] [--width 0.25] [--samples 1000]
+"""
+
+import argparse
+import collections
+import json
+import time
+from pathlib import Path
+
+import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from larq_nobn import ABN, data, zoo
+from larq_nobn.deploy import inspect_flatbuffer
+from larq_nobn.lce_export import abn_sign_form, prepare_for_lce
+from tests.helpers import op_names
+
+import larq_compute_engine as lce
+import numpy as np
+import tensorflow as tf
+
+LCE_OPS = ("LceBconv2d", "LceQuantize", "LceDequantize", "LceBMaxPool2d")
+
+
+def models(width):
+    shape = (28, 28, 1)
+    return {
+        "binarynet_abn": lambda: zoo.BinaryNet("abn", shape, width_multiplier=width),
+        "binarynet_bn": lambda: zoo.BinaryNet("bn", shape, width_multiplier=width),
+        "reactnet18_abn": lambda: zoo.ResNet18("abn", shape, width_multiplier=width),
+    }
+
+
+def train(model, x, y, steps):
+    model.compile(
+        tf.keras.optimizers.Adam(1e-3),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.RandomState(0)
+    for _ in range(steps):
+        i = rng.randint(0, len(x), 64)
+        model.train_on_batch(x[i], y[i])
+
+
+def op_summary(flatbuffer):
+    names = collections.Counter(op_names(flatbuffer))
+    return {
+        "total": sum(names.values()),
+        "LOGISTIC": names.get("LOGISTIC", 0),
+        "float": sum(c for n, c in names.items() if n not in LCE_OPS),
+        "bconv": names.get("LceBconv2d", 0),
+        "bitpacked": inspect_flatbuffer(flatbuffer).num_bitpacked,
+        "counts": dict(names),
+    }
+
+
+def rounding_cases(model, report, x):
+    """Per ABN rewritten: elements where Keras' float32 ABN sign != the exact sign."""
+    rewritten = [r.layer for r in report.layers if r.action != "kept"]
+    layers = [model.get_layer(n) for n in rewritten if isinstance(model.get_layer(n), ABN)]
+    if not layers:
+        return {}
+    probe = tf.keras.Model(model.inputs, [t for l in layers for t in (l.input, l.output)])
+    values = probe.predict(x, verbose=0, batch_size=256)
+    result = {}
+    for k, layer in enumerate(layers):
+        inp, out = values[2 * k], values[2 * k + 1]
+        form = abn_sign_form(
+            layer.moving_mean.numpy(), layer.moving_variance.numpy(), layer.epsilon,
+            beta=layer.beta.numpy() if layer.center else None,
+            gamma=layer.gamma.numpy() if layer.scale else None,
+        )
+        keras_sign = np.where(out >= 0, 1.0, -1.0)
+        result[layer.name] = {
+            "elements": int(inp.size),
+            "differ": int((keras_sign != form.evaluate(inp)).sum()),
+        }
+    return result
+
+
+def latency(flatbuffers, rounds=5, runs=30):
+    """Fastest median batch-1 latency (ms) per flatbuffer over interleaved rounds."""
+    interpreters = {k: lce.testing.Interpreter(fb, num_threads=1) for k, fb in flatbuffers.items()}
+    best = {k: float("inf") for k in flatbuffers}
+    for _ in range(rounds):
+        for key, interpreter in interpreters.items():
+            x = np.zeros((1, 28, 28, 1), np.float32)
+            interpreter.predict(x)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                interpreter.predict(x)
+                times.append(time.perf_counter() - start)
+            best[key] = min(best[key], 1e3 * float(np.median(times)))
+    return best
+
+
+def run(args):
+    x_train, y_train = data.fashion_mnist_arrays("train")
+    x_test, y_test = data.fashion_mnist_arrays("test")
+    x_train = (x_train.astype(np.float32) / 255.0 - 0.286) / 0.353
+    x_test = (x_test[: args.samples].astype(np.float32) / 255.0 - 0.286) / 0.353
+    results, flatbuffers = {}, {}
+    for name, build in models(args.width).items():
+        tf.keras.utils.set_random_seed(0)
+        model = build()
+        train(model, x_train, y_train, args.steps)
+        export, report = prepare_for_lce(model)
+        before = bytes(lce.convert_keras_model(model))
+        after = bytes(lce.convert_keras_model(export))
+        flatbuffers[f"{name}/plain"], flatbuffers[f"{name}/export"] = before, after
+        keras = model.predict(x_test, verbose=0, batch_size=256)
+        lite = lce.testing.Interpreter(after).predict(x_test)
+        results[name] = {
+            "ops_before": op_summary(before),
+            "ops_after": op_summary(after),
+            "export": report.to_dict(),
+            "rounding_cases": rounding_cases(model, report, x_test),
+            "top1_agreement": float((keras.argmax(-1) == lite.argmax(-1)).mean()),
+            "keras_accuracy": float((keras.argmax(-1) == y_test[: len(keras)]).mean()),
+        }
+        print(name, report.to_text(), sep="\n")
+    lat = latency(flatbuffers)
+    for key, ms in lat.items():
+        model, kind = key.split("/")
+        results[model].setdefault("latency_ms", {})[kind] = ms
+    return results
+
+
+def markdown(results, args):
+    lines = [
+        "# LCE export benchmark",
+        "",
+        f"Width {args.width}, {args.steps} training steps, {args.samples} test images.",
+        "",
+        "| model | ops before -> after | LOGISTIC | float ops | bitpacked/bconv | "
+        "top-1 agree | ABN sign diffs (rounding) | latency ms plain -> export |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        b, a = r["ops_before"], r["ops_after"]
+        diffs = sum(v["differ"] for v in r["rounding_cases"].values())
+        lat = r["latency_ms"]
+        lines.append(
+            f"| {name} | {b['total']} -> {a['total']} | {b['LOGISTIC']} -> {a['LOGISTIC']}"
+            f" | {b['float']} -> {a['float']} | {b['bitpacked']}/{b['bconv']} -> "
+            f"{a['bitpacked']}/{a['bconv']} | {100 * r['top1_agreement']:.2f} % | {diffs} | "
+            f"{lat['plain']:.3f} -> {lat['export']:.3f} |"
+        )
+    abn, bn = results["binarynet_abn"]["latency_ms"], results["binarynet_bn"]["latency_ms"]
+    lines += [
+        "",
+        f"BinaryNet abn / bn latency: without export {abn['plain'] / bn['plain']:.3f}, "
+        f"with export {abn['export'] / bn['export']:.3f}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--out", default="reports")
+    args = parser.parse_args()
+    results = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "export.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "export.md").write_text(markdown(results, args))
+    print(markdown(results, args))
+
+
+if __name__ == "__main__":
+    main()

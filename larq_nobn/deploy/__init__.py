@@ -1,0 +1,103 @@
+"""Deployment with Larq Compute Engine (LCE): convert, inspect, verify and benchmark.
+
+The four steps of getting a trained binary network onto an ARM device, each a function
+returning a small result object that prints as a readable report (`to_text()`) and
+serializes to JSON (`to_dict()`):
+
+- `convert`: a Keras model (or a `.keras` / `.h5` / SavedModel path, loaded in safe
+  mode) to an LCE flatbuffer, with an `OpReport` (`inspect_flatbuffer`) and a
+  `SizeReport` (`size_report`).
+- `inspect_flatbuffer`: the op histogram of a flatbuffer: how many `LceBconv2d`, how
+  many of them write bitpacked output, which float ops remain and the Keras layers they
+  come from, and a warning for every binary Keras layer that did not become a binary
+  op, with the reason from LCE's conversion rules.
+- `verify`: LCE's interpreter against `keras_model.predict` on the same inputs.
+- `benchmark`: host latency of the LCE model and, when the Keras model is known, of
+  the same network as a plain float TFLite model.
+
+One module per concern:
+
+| module | holds |
+|---|---|
+| `errors` | `DeployError` and the exit statuses |
+| `formats` | file kinds by their first bytes |
+| `loading` | safe loading of Keras model files (`load_keras_model`) |
+| `flatbuffer` | checking, reading and parsing TFLite flatbuffers |
+| `conversion_rules` | the targets and which Keras layers LCE makes binary |
+| `op_report` | `inspect_flatbuffer` and `OpReport` |
+| `size` | `size_report` and `SizeReport` |
+| `saving` | atomic writes of flatbuffers and JSON reports |
+| `conversion` | `convert`, `convert_float` and `ConversionResult` |
+| `verification` | `verify`, `load_verification_data` and `VerificationResult` |
+| `benchmarking` | `benchmark`, `BenchmarkResult` and `LatencyStats` |
+
+The `larq-nobn convert` and `larq-nobn benchmark` subcommands are
+`larq_nobn.cli.convert` and `larq_nobn.cli.benchmark`; they return the exit status
+(`EXIT_OK`, `EXIT_VERIFICATION_FAILED`, `EXIT_BAD_INPUT`).
+
+!!! warning
+    LCE's Python interpreter runs LCE's portable C++ kernels on x86; its optimized
+    kernels are for 64-bit ARM. Host latencies say nothing about a Raspberry Pi or a
+    phone: see `examples/deploy/README.md` for running `lce_benchmark_model` there.
+"""
+
+from larq_nobn.deploy.benchmarking import (
+    BenchmarkResult,
+    LatencyStats,
+    benchmark,
+    host_description,
+)
+from larq_nobn.deploy.conversion import ConversionResult, convert, convert_float
+from larq_nobn.deploy.conversion_rules import TARGETS
+from larq_nobn.deploy.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_VERIFICATION_FAILED,
+    DeployError,
+)
+from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
+from larq_nobn.deploy.loading import load_keras_model
+from larq_nobn.deploy.op_report import (
+    BinaryConvOp,
+    FloatOp,
+    LayerStatus,
+    OpReport,
+    inspect_flatbuffer,
+)
+from larq_nobn.deploy.size import SizeReport, ideal_size, size_report
+from larq_nobn.deploy.verification import (
+    DEFAULT_AGREEMENT_THRESHOLD,
+    VerificationResult,
+    load_verification_data,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_AGREEMENT_THRESHOLD",
+    "EXIT_BAD_INPUT",
+    "EXIT_OK",
+    "EXIT_VERIFICATION_FAILED",
+    "TARGETS",
+    "BenchmarkResult",
+    "BinaryConvOp",
+    "ConversionResult",
+    "DeployError",
+    "FloatOp",
+    "LatencyStats",
+    "LayerStatus",
+    "OpReport",
+    "SizeReport",
+    "VerificationResult",
+    "benchmark",
+    "check_flatbuffer",
+    "convert",
+    "convert_float",
+    "host_description",
+    "ideal_size",
+    "inspect_flatbuffer",
+    "load_keras_model",
+    "load_verification_data",
+    "read_flatbuffer",
+    "size_report",
+    "verify",
+]

@@ -1,0 +1,165 @@
+"""Conversion of a Keras model to an LCE flatbuffer (`convert`, with its op and size
+reports) and to a plain float TFLite model (`convert_float`, the benchmark baseline)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from pathlib import Path
+
+from larq_nobn.deploy.conversion_rules import check_target
+from larq_nobn.deploy.errors import DeployError, one_line
+from larq_nobn.deploy.loading import import_tensorflow, load_keras_model
+from larq_nobn.deploy.op_report import OpReport, inspect_flatbuffer
+from larq_nobn.deploy.saving import save_bytes
+from larq_nobn.deploy.size import SizeReport, size_report
+from larq_nobn.deploy.verification import (
+    DEFAULT_AGREEMENT_THRESHOLD,
+    VerificationResult,
+    verify,
+)
+
+__all__ = ["ConversionResult", "as_keras_model", "convert", "convert_float"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ConversionResult:
+    """An LCE flatbuffer and its reports.
+
+    # Attributes
+        flatbuffer: The converted model (`bytes`), ready to write to a `.tflite` file.
+        target: `"arm"` or `"xcore"`.
+        ops: The `OpReport`.
+        size: The `SizeReport`.
+        verification: A `VerificationResult` once `verify` ran (else `None`).
+        keras_model: The converted Keras model (not serialized).
+    """
+
+    flatbuffer: bytes
+    target: str
+    ops: OpReport
+    size: SizeReport
+    verification: VerificationResult | None = None
+    keras_model: object = dataclasses.field(default=None, repr=False)
+
+    def verify(self, x, y=None, *, threshold=DEFAULT_AGREEMENT_THRESHOLD):
+        """Runs `verify` against the Keras model, stores and returns the result."""
+        self.verification = verify(self.flatbuffer, self.keras_model, x, y,
+                                   threshold=threshold)
+        return self.verification
+
+    def save(self, path) -> Path:
+        """Writes the flatbuffer to `path` (atomically) and returns the path.
+
+        The file gets the permissions of an ordinary new file (`0o666` less the umask).
+
+        # Raises
+            DeployError: The directory does not exist or is not writable, or `path` is
+                a directory.
+        """
+        return save_bytes(path, self.flatbuffer)
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "ops": self.ops.to_dict(),
+            "size": self.size.to_dict(),
+            "verification": self.verification.to_dict() if self.verification else None,
+        }
+
+    def to_text(self) -> str:
+        parts = [f"LCE conversion report (target {self.target})", self.ops.to_text(),
+                 self.size.to_text()]
+        if self.verification is not None:
+            parts.append(self.verification.to_text())
+        return "\n".join(parts)
+
+
+def as_keras_model(model_or_path, safe_mode: bool = True):
+    """A `tf.keras.Model` as it is, or a path loaded with `load_keras_model`.
+
+    # Raises
+        DeployError: Neither a model nor a path, or as `load_keras_model`.
+    """
+    tf = import_tensorflow()
+    if isinstance(model_or_path, tf.keras.Model):
+        return model_or_path
+    if isinstance(model_or_path, (str, os.PathLike)):
+        return load_keras_model(model_or_path, safe_mode=safe_mode)
+    raise DeployError(
+        "expected a tf.keras.Model or the path of one, got "
+        f"{type(model_or_path).__name__}."
+    )
+
+
+def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> ConversionResult:
+    """Converts a Keras model with `larq_compute_engine.convert_keras_model`.
+
+    # Arguments
+        model_or_path: A `tf.keras.Model`, or the path of one (`.keras`, `.h5` or a
+            SavedModel directory; loaded with `load_keras_model`).
+        target: `"arm"` (Raspberry Pi, Android, default) or `"xcore"` (XMOS).
+        safe_mode: For paths: `False` allows Lambda layers (arbitrary code execution).
+
+    # Returns
+        A `ConversionResult` with the flatbuffer, its `OpReport` and its `SizeReport`.
+
+    # Raises
+        DeployError: Unknown target; the path is missing, not a Keras model, corrupt or
+            refused in safe mode; or LCE cannot convert the model.
+    """
+    check_target(target)
+    model = as_keras_model(model_or_path, safe_mode)
+    import larq_compute_engine as lce
+
+    try:
+        flatbuffer = lce.convert_keras_model(model, target=target)
+    except Exception as error:
+        raise DeployError(
+            f"LCE cannot convert model '{model.name}': {one_line(error)}"
+        ) from error
+    flatbuffer = bytes(flatbuffer)
+    logger.info("converted model '%s' for %s: %d bytes", model.name, target, len(flatbuffer))
+    return ConversionResult(
+        flatbuffer=flatbuffer,
+        target=target,
+        ops=inspect_flatbuffer(flatbuffer, model, target=target),
+        size=size_report(flatbuffer, model),
+        keras_model=model,
+    )
+
+
+def convert_float(model_or_path, *, safe_mode: bool = True) -> bytes:
+    """The same network as a plain float TFLite model (TensorFlow's own converter, no
+    LCE ops): the baseline of `benchmark`. Binary weights become float ±1 (or ±alpha)
+    constants and signs become float ops.
+
+    # Raises
+        DeployError: As `load_keras_model`, or TensorFlow cannot convert the model.
+    """
+    tf = import_tensorflow()
+    model = as_keras_model(model_or_path, safe_mode)
+    try:
+        # Batch 1 and static shapes, as LCE converts: with a dynamic batch, reshapes
+        # inside the model (e.g. flatten -> 1x1 conv) leave convs of unknown channel
+        # count, which the plain TFLite converter rejects.
+        specs = [
+            tf.TensorSpec([1, *tensor.shape[1:]], tensor.dtype) for tensor in model.inputs
+        ]
+        function = tf.function(lambda *inputs: model(list(inputs) if len(inputs) > 1
+                                                     else inputs[0], training=False))
+        concrete = function.get_concrete_function(*specs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+            flatbuffer = converter.convert()
+    except Exception as error:
+        raise DeployError(
+            f"TensorFlow cannot convert model '{model.name}' to float TFLite: "
+            f"{one_line(error)}"
+        ) from error
+    return bytes(flatbuffer)

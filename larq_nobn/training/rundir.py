@@ -1,0 +1,176 @@
+"""The output directory of a run: preparing it, `log.csv` and `curves.png`."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import os
+import shutil
+import tempfile
+
+from larq_nobn import files
+
+__all__ = ["plot_curves", "prepare_output", "read_log"]
+
+
+_RUN_FILES = (
+    "config.json",
+    "log.csv",
+    "metrics.json",
+    "model.keras",
+    "curves.png",
+    "summary.json",
+)
+_RUN_DIRS = ("checkpoints", "tensorboard")
+_RUN_GLOBS = ("seed_*", "step1", "step2")
+
+
+_RESULT_FILES = (
+    "metrics.json",
+    "model.keras",
+    "summary.json",
+    "checkpoints/last.keras",
+)
+
+
+def existing_run(output):
+    """What in `output` shows a run worth keeping: a checkpoint or results, here or in
+    a seed / step sub-run. A run that stopped before its first checkpoint leaves
+    nothing worth keeping (its files are replaced by a new run)."""
+    found = [
+        name for name in _RESULT_FILES if os.path.exists(os.path.join(output, name))
+    ]
+    for pattern in _RUN_GLOBS:
+        for path in sorted(glob.glob(os.path.join(glob.escape(output), pattern))):
+            if os.path.isdir(path) and existing_run(path):
+                found.append(os.path.basename(path))
+    return found
+
+
+def clear_run(output):
+    for name in _RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(output, name))
+    for name in _RUN_DIRS:
+        shutil.rmtree(os.path.join(output, name), ignore_errors=True)
+    for pattern in _RUN_GLOBS:
+        for path in glob.glob(os.path.join(glob.escape(output), pattern)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def prepare_output(output: str, resume=False, overwrite=False):
+    """Creates the output directory, checks that it is writable and (unless resuming)
+    removes the files of an earlier run from it.
+
+    # Arguments
+        output: The directory.
+        resume: Keep what is there.
+        overwrite: Delete an earlier run's checkpoints and results; without it, such a
+            run raises ValueError.
+
+    # Raises
+        PermissionError: Not writable.
+        NotADirectoryError / FileExistsError: The path is a file.
+        ValueError: It holds a run already (without `resume` / `overwrite`).
+    """
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise NotADirectoryError(
+            f"Output path {output!r} exists and is not a directory."
+        )
+    try:
+        os.makedirs(output, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except PermissionError:
+        raise PermissionError(f"Output directory {output!r} is not writable.") from None
+    except OSError as error:
+        raise PermissionError(
+            f"Cannot write to output directory {output!r}: {error.strerror or error}."
+        ) from None
+    if resume:
+        return
+    existing = existing_run(output)
+    if existing and not overwrite:
+        raise ValueError(
+            f"Output directory {output!r} already holds a run ({', '.join(existing)}); "
+            "pass --resume to continue it, --overwrite to start it again, or choose "
+            "another --output."
+        )
+    clear_run(output)
+
+
+
+
+def read_log(path: str) -> list[dict]:
+    """The rows of a `log.csv` with numbers as floats (and `epoch` as int)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    parsed = []
+    for row in rows:
+        values = {}
+        for key, value in row.items():
+            if key is None:
+                continue
+            try:
+                values[key] = int(value) if key == "epoch" else float(value)
+            except (TypeError, ValueError):
+                values[key] = value
+        parsed.append(values)
+    return parsed
+
+
+def trim_log(path, epochs):
+    """Keeps the rows of the first `epochs` epochs (rows written after the checkpoint
+    that a resume starts from would otherwise appear twice)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as stream:
+        reader = csv.reader(stream)
+        rows = list(reader)
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    index = header.index("epoch") if "epoch" in header else 0
+    kept = [row for row in body if row and int(float(row[index])) < epochs]
+    if len(kept) == len(body):
+        return
+
+    def write(stream):
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(kept)
+
+    files.write_atomic(path, write, ".csv")
+
+
+def plot_curves(log_path: str, output_path: str):
+    """Draws loss and accuracy per epoch (train and validation) from a `log.csv` into a
+    PNG (matplotlib's Agg canvas, no display needed). Returns `False` without rows."""
+    rows = read_log(log_path)
+    if not rows:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    epochs = [row["epoch"] + 1 for row in rows]
+    for position, metric in enumerate(("loss", "accuracy"), start=1):
+        axes = figure.add_subplot(1, 2, position)
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            values = [row.get(key) for row in rows]
+            if all(isinstance(v, float) for v in values):
+                axes.plot(epochs, values, marker="o", label=label)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.set_title(metric)
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    figure.savefig(output_path)
+    return True
+
+

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from larq_nobn.deploy.errors import DeployError, one_line
 from larq_nobn.deploy.flatbuffer import check_flatbuffer
-from larq_nobn.deploy.int8_edges import dequantize, quantize
+from larq_nobn.deploy.int8_edges import INFERENCE_TYPES, dequantize, quantize
 from larq_nobn.deploy.loading import import_tensorflow
 
 import numpy as np
@@ -122,7 +122,7 @@ def _single(value):
 
 def _edge_type(dtype, what) -> str:
     name = np.dtype(dtype).name
-    if name not in ("float32", "int8"):
+    if name not in INFERENCE_TYPES:
         raise DeployError(f"verify supports float32 and int8 {what}s, got {name}.")
     return name
 

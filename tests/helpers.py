@@ -31,3 +31,31 @@ def randomize_non_kernel_weights(model, seed=0):
             weight.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
         elif any(k in name for k in ("threshold", "beta", "moving_mean", "shift")):
             weight.assign(rng.uniform(-0.3, 0.3, shape).astype("float32"))
+
+
+def io_tensors(flatbuffer):
+    """`(inputs, outputs)` of the main subgraph, each a list of `(type name, scale,
+    zero point)`; scale and zero point are `None` for unquantized tensors."""
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    types = {v: k for k, v in vars(schema.TensorType).items() if k.isupper()}
+    graph = model.Subgraphs(0)
+
+    def describe(index):
+        tensor = graph.Tensors(index)
+        quantization = tensor.Quantization()
+        if quantization is None or quantization.ScaleLength() == 0:
+            return types[tensor.Type()], None, None
+        return types[tensor.Type()], quantization.Scale(0), quantization.ZeroPoint(0)
+
+    inputs = [describe(graph.Inputs(i)) for i in range(graph.InputsLength())]
+    outputs = [describe(graph.Outputs(i)) for i in range(graph.OutputsLength())]
+    return inputs, outputs
+
+
+def tensor_quantization(flatbuffer, operator_index):
+    """`(scale, zero point)` of the first output tensor of an operator."""
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    graph = model.Subgraphs(0)
+    tensor = graph.Tensors(graph.Operators(operator_index).Outputs(0))
+    quantization = tensor.Quantization()
+    return quantization.Scale(0), quantization.ZeroPoint(0)

@@ -10,6 +10,7 @@ from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, report_error
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.formats import KERAS_MODEL_KINDS
+from larq_nobn.deploy.int8_edges import check_inference_type, check_int8_range
 from larq_nobn.deploy.loading import model_format
 from larq_nobn.deploy.saving import save_json
 
@@ -22,7 +23,8 @@ def add_parser(subparsers):
         description=(
             "Convert a Keras model with Larq Compute Engine and report the op histogram "
             "(binary convolutions, bitpacked outputs, float ops and their layers, "
-            "binary layers that stay float and why), the size against the ideal size, "
+            "binary layers that stay float and why), the input and output types and "
+            "any int8 QUANTIZE / DEQUANTIZE ops, the size against the ideal size, "
             "and optionally the agreement of LCE's interpreter with Keras on real "
             "samples. Exit status: 0 ok, 1 verification below the threshold, 2 bad input."
         ),
@@ -32,6 +34,17 @@ def add_parser(subparsers):
                         help="the .tflite to write (default: the model path with .tflite)")
     parser.add_argument("--target", choices=deploy.TARGETS, default="arm",
                         help="LCE target (default: arm, for Raspberry Pi and Android)")
+    for edge in ("input", "output"):
+        parser.add_argument(f"--inference-{edge}-type", choices=deploy.INFERENCE_TYPES,
+                            default="float32",
+                            help=f"type of the model {edge} (default: float32); int8 needs "
+                            "quantization statistics: fake-quantization ops in the model "
+                            "or --int8-range")
+    parser.add_argument("--int8-range", type=argtypes.number, nargs=2,
+                        metavar=("MIN", "MAX"),
+                        help="default int8 range of every tensor without quantization "
+                        "statistics (MIN <= 0 <= MAX; LCE's experimental_default_int8_range:"
+                        " dummy quantization, for latency tests, outputs are not accurate)")
     parser.add_argument("--verify-dataset", metavar="NAME",
                         help="verify on NAME's test split (e.g. fashion_mnist) or an .npz "
                         "file with arrays x and y")
@@ -83,10 +96,29 @@ def _checked_options(args):
     return model_path, output, target, samples, threshold, dataset
 
 
+def _int8_options(args) -> dict:
+    """The int8 keyword arguments of `deploy.convert` from `args`, checked.
+
+    # Raises
+        DeployError: An unknown type or a bad `--int8-range`.
+    """
+    return {
+        "inference_input_type": check_inference_type(
+            arg_or_default(args, "inference_input_type", "float32"),
+            "--inference-input-type"),
+        "inference_output_type": check_inference_type(
+            arg_or_default(args, "inference_output_type", "float32"),
+            "--inference-output-type"),
+        "experimental_default_int8_range": check_int8_range(
+            arg_or_default(args, "int8_range"), "--int8-range"),
+    }
+
+
 def _convert(args):
     """Converts (and verifies) as `args` say, writes the outputs; returns
     `(result, output, threshold)`."""
     model_path, output, target, samples, threshold, dataset = _checked_options(args)
+    int8_options = _int8_options(args)
     model = deploy.load_keras_model(
         model_path, safe_mode=not arg_or_default(args, "unsafe_load", False)
     )
@@ -94,7 +126,7 @@ def _convert(args):
         if isinstance(model.input_shape, list):
             raise deploy.DeployError("verification needs a model with one input.")
         x, y = deploy.load_verification_data(dataset, samples, model.input_shape[1:])
-    result = deploy.convert(model, target)
+    result = deploy.convert(model, target, **int8_options)
     if dataset:
         result.verify(x, y, threshold=threshold)
     result.save(output)

@@ -6,12 +6,15 @@ serializes to JSON (`to_dict()`):
 
 - `convert`: a Keras model (or a `.keras` / `.h5` / SavedModel path, loaded in safe
   mode) to an LCE flatbuffer, with an `OpReport` (`inspect_flatbuffer`) and a
-  `SizeReport` (`size_report`).
+  `SizeReport` (`size_report`); float32 or int8 inputs and outputs
+  (`inference_input_type`, `inference_output_type`, `experimental_default_int8_range`).
 - `inspect_flatbuffer`: the op histogram of a flatbuffer: how many `LceBconv2d`, how
   many of them write bitpacked output, which float ops remain and the Keras layers they
   come from, and a warning for every binary Keras layer that did not become a binary
-  op, with the reason from LCE's conversion rules.
-- `verify`: LCE's interpreter against `keras_model.predict` on the same inputs.
+  op, with the reason from LCE's conversion rules; the input and output types and the
+  int8 QUANTIZE / DEQUANTIZE ops (`EdgeReport`).
+- `verify`: LCE's interpreter against `keras_model.predict` on the same inputs (int8
+  inputs quantized, int8 outputs dequantized).
 - `benchmark`: host latency of the LCE model and, when the Keras model is known, of
   the same network as a plain float TFLite model.
 
@@ -24,6 +27,7 @@ One module per concern:
 | `loading` | safe loading of Keras model files (`load_keras_model`) |
 | `flatbuffer` | checking, reading and parsing TFLite flatbuffers |
 | `conversion_rules` | the targets and which Keras layers LCE makes binary |
+| `int8_edges` | input/output types, the int8 range, `EdgeReport`, (de)quantization |
 | `op_report` | `inspect_flatbuffer` and `OpReport` |
 | `size` | `size_report` and `SizeReport` |
 | `saving` | atomic writes of flatbuffers and JSON reports |
@@ -56,6 +60,15 @@ from larq_nobn.deploy.errors import (
     DeployError,
 )
 from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
+from larq_nobn.deploy.int8_edges import (
+    INFERENCE_TYPES,
+    EdgeReport,
+    EdgeTensor,
+    QuantizeOp,
+    dequantize,
+    edge_report,
+    quantize,
+)
 from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.deploy.op_report import (
     BinaryConvOp,
@@ -77,26 +90,33 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_OK",
     "EXIT_VERIFICATION_FAILED",
+    "INFERENCE_TYPES",
     "TARGETS",
     "BenchmarkResult",
     "BinaryConvOp",
     "ConversionResult",
     "DeployError",
+    "EdgeReport",
+    "EdgeTensor",
     "FloatOp",
     "LatencyStats",
     "LayerStatus",
     "OpReport",
+    "QuantizeOp",
     "SizeReport",
     "VerificationResult",
     "benchmark",
     "check_flatbuffer",
     "convert",
     "convert_float",
+    "dequantize",
+    "edge_report",
     "host_description",
     "ideal_size",
     "inspect_flatbuffer",
     "load_keras_model",
     "load_verification_data",
+    "quantize",
     "read_flatbuffer",
     "size_report",
     "verify",

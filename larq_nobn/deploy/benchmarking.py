@@ -15,14 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from larq_nobn.deploy.conversion import convert, convert_float
+from larq_nobn.deploy.conversion import ConversionResult, convert, convert_float
 from larq_nobn.deploy.errors import DeployError
-from larq_nobn.deploy.flatbuffer import check_flatbuffer
+from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
 from larq_nobn.deploy.loading import import_tensorflow
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "LatencyStats", "benchmark", "host_description"]
+__all__ = ["BenchmarkResult", "LatencyStats", "as_flatbuffer", "benchmark", "host_description"]
 
 _HOST_NOTE = (
     "LCE's Python interpreter runs LCE's portable C++ kernels on this {arch} host, not "
@@ -150,6 +150,25 @@ def _host_notes(has_baseline: bool) -> list[str]:
     return notes
 
 
+def as_flatbuffer(model, what: str = "model") -> bytes:
+    """The checked flatbuffer of bytes, a `ConversionResult` or a `.tflite` path.
+
+    # Raises
+        DeployError: Anything else, or as `check_flatbuffer` / `read_flatbuffer` (a
+            missing path, a directory, not a TFLite flatbuffer).
+    """
+    if isinstance(model, ConversionResult):
+        return check_flatbuffer(model.flatbuffer)
+    if isinstance(model, (str, os.PathLike)):
+        return read_flatbuffer(model)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return check_flatbuffer(model)
+    raise DeployError(
+        f"benchmark: expected the {what} as flatbuffer bytes, a ConversionResult, the "
+        f"path of a .tflite file or a tf.keras.Model, got {type(model).__name__}."
+    )
+
+
 def _time_model(name, flatbuffer, threads, runs, warmup, bar) -> LatencyStats:
     """Times one flatbuffer at one thread count; advances the progress `bar`."""
     from larq_compute_engine.tflite.python.interpreter import Interpreter
@@ -195,11 +214,14 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
     is not the speedup on a device.
 
     # Arguments
-        model: An LCE flatbuffer (`bytes`) or a `tf.keras.Model` (converted for arm).
+        model: An LCE flatbuffer (`bytes`), a `ConversionResult` (its flatbuffer only:
+            pass `keras_model=result.keras_model` for the baseline), the path of a
+            `.tflite` file (`str` or `os.PathLike`), or a `tf.keras.Model` (converted
+            for arm).
         threads: Thread counts to time.
         runs: Timed runs per (model, threads), >= 1.
         warmup: Untimed runs before them, >= 0.
-        float_tflite: The float TFLite baseline (`bytes`), optional.
+        float_tflite: The float TFLite baseline (`bytes` or a `.tflite` path), optional.
         keras_model: The Keras model, to convert the baseline from, optional.
         progress: Show a tqdm progress bar on stderr.
 
@@ -207,18 +229,19 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
         A `BenchmarkResult`.
 
     # Raises
-        DeployError: Bad flatbuffers, `threads`, `runs` or `warmup`.
+        DeployError: Bad flatbuffers, a missing or wrong kind of `.tflite` path, a
+            `model` of another type, or bad `threads`, `runs` or `warmup`.
     """
     tf = import_tensorflow()
     threads = _check_counts(threads, runs, warmup)
     if isinstance(model, tf.keras.Model):
         keras_model = keras_model or model
         model = convert(model).flatbuffer
-    models = {"lce": check_flatbuffer(model)}
+    models = {"lce": as_flatbuffer(model)}
     if float_tflite is None and keras_model is not None:
         float_tflite = convert_float(keras_model)
     if float_tflite is not None:
-        models["float"] = check_flatbuffer(float_tflite)
+        models["float"] = as_flatbuffer(float_tflite, "float baseline")
     notes = _host_notes("float" in models)
 
     from tqdm import tqdm

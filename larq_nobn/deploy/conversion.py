@@ -11,6 +11,11 @@ from pathlib import Path
 
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.errors import DeployError, one_line
+from larq_nobn.deploy.int8_edges import (
+    check_edge_types,
+    check_inference_type,
+    check_int8_range,
+)
 from larq_nobn.deploy.loading import import_tensorflow, load_keras_model
 from larq_nobn.deploy.op_report import OpReport, inspect_flatbuffer
 from larq_nobn.deploy.saving import save_bytes
@@ -37,6 +42,7 @@ class ConversionResult:
         size: The `SizeReport`.
         verification: A `VerificationResult` once `verify` ran (else `None`).
         keras_model: The converted Keras model (not serialized).
+        int8_range: The default int8 range `(min, max)` it was converted with, or `None`.
     """
 
     flatbuffer: bytes
@@ -45,6 +51,7 @@ class ConversionResult:
     size: SizeReport
     verification: VerificationResult | None = None
     keras_model: object = dataclasses.field(default=None, repr=False)
+    int8_range: tuple[float, float] | None = None
 
     def verify(self, x, y=None, *, threshold=DEFAULT_AGREEMENT_THRESHOLD):
         """Runs `verify` against the Keras model, stores and returns the result."""
@@ -66,14 +73,21 @@ class ConversionResult:
     def to_dict(self) -> dict:
         return {
             "target": self.target,
+            "int8_range": list(self.int8_range) if self.int8_range else None,
             "ops": self.ops.to_dict(),
             "size": self.size.to_dict(),
             "verification": self.verification.to_dict() if self.verification else None,
         }
 
     def to_text(self) -> str:
-        parts = [f"LCE conversion report (target {self.target})", self.ops.to_text(),
-                 self.size.to_text()]
+        parts = [f"LCE conversion report (target {self.target})"]
+        if self.int8_range is not None:
+            parts.append(
+                f"Default int8 range [{self.int8_range[0]:g}, {self.int8_range[1]:g}] for "
+                "tensors without quantization statistics (dummy quantization: for latency "
+                "tests, outputs are not accurate)"
+            )
+        parts += [self.ops.to_text(), self.size.to_text()]
         if self.verification is not None:
             parts.append(self.verification.to_text())
         return "\n".join(parts)
@@ -96,7 +110,34 @@ def as_keras_model(model_or_path, safe_mode: bool = True):
     )
 
 
-def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> ConversionResult:
+def _lce_convert(model, target, input_type, output_type, int8_range) -> bytes:
+    """`larq_compute_engine.convert_keras_model` with checked options, as bytes."""
+    tf = import_tensorflow()
+    import larq_compute_engine as lce
+
+    if int8_range is not None:
+        logger.warning(
+            "default int8 range %s for tensors without quantization statistics: dummy "
+            "quantization, for latency tests only", int8_range,
+        )
+    try:
+        with warnings.catch_warnings():  # LCE warns twice about the range: logged above
+            warnings.filterwarnings("ignore", message=".*experimental_default_int8_range")
+            flatbuffer = lce.convert_keras_model(
+                model, target=target, inference_input_type=tf.as_dtype(input_type),
+                inference_output_type=tf.as_dtype(output_type),
+                experimental_default_int8_range=int8_range,
+            )
+    except Exception as error:
+        raise DeployError(
+            f"LCE cannot convert model '{model.name}': {one_line(error)}"
+        ) from error
+    return bytes(flatbuffer)
+
+
+def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
+            inference_input_type="float32", inference_output_type="float32",
+            experimental_default_int8_range=None) -> ConversionResult:
     """Converts a Keras model with `larq_compute_engine.convert_keras_model`.
 
     # Arguments
@@ -104,32 +145,42 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> Co
             SavedModel directory; loaded with `load_keras_model`).
         target: `"arm"` (Raspberry Pi, Android, default) or `"xcore"` (XMOS).
         safe_mode: For paths: `False` allows Lambda layers (arbitrary code execution).
+        inference_input_type, inference_output_type: `"float32"` (default) or `"int8"`
+            (or `tf.float32` / `tf.int8`): the type of the model's input and output.
+            An int8 edge needs quantization statistics there: fake-quantization ops in
+            the model, or `experimental_default_int8_range`.
+        experimental_default_int8_range: `(min, max)` with `min <= 0 <= max`: the
+            range of every tensor without quantization statistics, which LCE then
+            quantizes to int8 ("dummy quantization", for latency tests; the outputs are
+            not accurate). `None` (default): no such range.
 
     # Returns
-        A `ConversionResult` with the flatbuffer, its `OpReport` and its `SizeReport`.
+        A `ConversionResult` with the flatbuffer, its `OpReport` (with the input and
+        output types and the QUANTIZE / DEQUANTIZE ops in `ops.edges`) and its
+        `SizeReport`.
 
     # Raises
-        DeployError: Unknown target; the path is missing, not a Keras model, corrupt or
-            refused in safe mode; or LCE cannot convert the model.
+        DeployError: Unknown target, input or output type, or a bad int8 range; the
+            path is missing, not a Keras model, corrupt or refused in safe mode; LCE
+            cannot convert the model; or an int8 edge was asked for and LCE left it
+            float (no quantization statistics there).
     """
     check_target(target)
+    input_type = check_inference_type(inference_input_type, "inference_input_type")
+    output_type = check_inference_type(inference_output_type, "inference_output_type")
+    int8_range = check_int8_range(experimental_default_int8_range)
     model = as_keras_model(model_or_path, safe_mode)
-    import larq_compute_engine as lce
-
-    try:
-        flatbuffer = lce.convert_keras_model(model, target=target)
-    except Exception as error:
-        raise DeployError(
-            f"LCE cannot convert model '{model.name}': {one_line(error)}"
-        ) from error
-    flatbuffer = bytes(flatbuffer)
+    flatbuffer = _lce_convert(model, target, input_type, output_type, int8_range)
     logger.info("converted model '%s' for %s: %d bytes", model.name, target, len(flatbuffer))
+    ops = inspect_flatbuffer(flatbuffer, model, target=target)
+    check_edge_types(ops.edges, input_type, output_type)
     return ConversionResult(
         flatbuffer=flatbuffer,
         target=target,
-        ops=inspect_flatbuffer(flatbuffer, model, target=target),
+        ops=ops,
         size=size_report(flatbuffer, model),
         keras_model=model,
+        int8_range=int8_range,
     )
 
 

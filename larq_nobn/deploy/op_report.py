@@ -25,6 +25,7 @@ from larq_nobn.deploy.flatbuffer import (
     parse_flatbuffer,
     tensor_type_names,
 )
+from larq_nobn.deploy.int8_edges import EdgeReport, edge_report
 
 __all__ = [
     "BinaryConvOp",
@@ -99,6 +100,7 @@ class OpReport:
         warnings: One line per binary Keras layer that did not become a binary op.
         notes: Performance hints (float output that could be bitpacked, channels).
         target: The conversion target the rules were checked against.
+        edges: The `EdgeReport`: input and output types, QUANTIZE / DEQUANTIZE ops.
     """
 
     op_counts: dict[str, int]
@@ -108,6 +110,7 @@ class OpReport:
     warnings: list[str]
     notes: list[str]
     target: str
+    edges: EdgeReport | None = None
 
     @property
     def num_bconv(self) -> int:
@@ -128,6 +131,7 @@ class OpReport:
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "target": self.target,
+            "edges": self.edges.to_dict() if self.edges is not None else None,
         }
 
     def _histogram_lines(self) -> list[str]:
@@ -165,7 +169,8 @@ class OpReport:
         )
 
     def to_text(self) -> str:
-        lines = [f"Ops ({sum(self.op_counts.values())} in all, target {self.target}):"]
+        lines = self.edges.lines() if self.edges is not None else []
+        lines.append(f"Ops ({sum(self.op_counts.values())} in all, target {self.target}):")
         lines += self._histogram_lines()
         if self.bconvs:
             lines.append("Binary convolutions (LceBconv2d):")
@@ -402,7 +407,8 @@ def inspect_flatbuffer(data, keras_model=None, *, target: str = "arm") -> OpRepo
     Layers are found from tensor names (TFLite keeps `model/layer/op` names, sometimes
     truncated) and, for binary convolutions, from the conv's shape, stride and dilation.
     Every binary Keras layer (a larq layer with a precision-1 input or weight quantizer)
-    that did not become an `LceBconv2d` gets a warning with the reason.
+    that did not become an `LceBconv2d` gets a warning with the reason. The input and
+    output types and the int8 QUANTIZE / DEQUANTIZE ops are in `edges` (`edge_report`).
 
     # Arguments
         data: The flatbuffer bytes.
@@ -439,7 +445,7 @@ def inspect_flatbuffer(data, keras_model=None, *, target: str = "arm") -> OpRepo
             op.layer = names_here[0] if names_here else None
     notes.extend(bconv_notes(scan.bconvs))
     return OpReport(dict(scan.counts), scan.bconvs, scan.float_ops, statuses,
-                    report_warnings, notes, target)
+                    report_warnings, notes, target, edge_report(model))
 
 
 _NOTE_TEXT = {

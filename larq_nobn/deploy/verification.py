@@ -8,6 +8,7 @@ from pathlib import Path
 
 from larq_nobn.deploy.errors import DeployError, one_line
 from larq_nobn.deploy.flatbuffer import check_flatbuffer
+from larq_nobn.deploy.int8_edges import INFERENCE_TYPES, dequantize, quantize
 from larq_nobn.deploy.loading import import_tensorflow
 
 import numpy as np
@@ -45,6 +46,9 @@ class VerificationResult:
         max_abs_diff: Largest absolute difference of any output (logit) value.
         threshold: Minimum agreement to pass.
         keras_accuracy, lce_accuracy: Top-1 accuracies when labels were given.
+        input_type, output_type: The LCE model's input and output types (`"int8"`:
+            samples quantized with the input's scale and zero point, outputs
+            dequantized with the output's).
     """
 
     samples: int
@@ -53,6 +57,8 @@ class VerificationResult:
     threshold: float
     keras_accuracy: float | None = None
     lce_accuracy: float | None = None
+    input_type: str = "float32"
+    output_type: str = "float32"
 
     @property
     def passed(self) -> bool:
@@ -62,8 +68,11 @@ class VerificationResult:
         return {**dataclasses.asdict(self), "passed": self.passed}
 
     def to_text(self) -> str:
+        edges = ""
+        if (self.input_type, self.output_type) != ("float32", "float32"):
+            edges = f", {self.input_type} input, {self.output_type} output"
         text = (
-            f"Verification (LCE interpreter vs Keras, {self.samples} samples): top-1 "
+            f"Verification (LCE interpreter vs Keras, {self.samples} samples{edges}): top-1 "
             f"agreement {self.agreement:.2%} (threshold {self.threshold:.2%}), max |output "
             f"difference| {self.max_abs_diff:.3g}"
         )
@@ -102,6 +111,37 @@ def _lce_interpreter(tflite_bytes, num_threads):
     return interpreter
 
 
+def _single(value):
+    """A per-tensor quantization parameter (LCE gives a list for per-channel ones)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 1:
+            raise DeployError("verify supports per-tensor quantized inputs and outputs only.")
+        value = value[0]
+    return value
+
+
+def _edge_type(dtype, what) -> str:
+    name = np.dtype(dtype).name
+    if name not in INFERENCE_TYPES:
+        raise DeployError(f"verify supports float32 and int8 {what}s, got {name}.")
+    return name
+
+
+def _run_interpreter(interpreter, x):
+    """`(outputs, input_type, output_type)`: float samples `x` through the
+    interpreter, quantized for an int8 input and dequantized from an int8 output."""
+    input_type = _edge_type(interpreter.input_types[0], "input")
+    output_type = _edge_type(interpreter.output_types[0], "output")
+    if input_type == "int8":
+        x = quantize(x, _single(interpreter.input_scales[0]),
+                     _single(interpreter.input_zero_points[0]))
+    out = np.asarray(interpreter.predict(x))
+    if output_type == "int8":
+        out = dequantize(out, _single(interpreter.output_scales[0]),
+                         _single(interpreter.output_zero_points[0]))
+    return out, input_type, output_type
+
+
 def verify(tflite_bytes, keras_model, x, y=None, *,
            threshold: float = DEFAULT_AGREEMENT_THRESHOLD, num_threads: int = 1):
     """Compares LCE's interpreter with `keras_model.predict` on the same inputs.
@@ -112,6 +152,9 @@ def verify(tflite_bytes, keras_model, x, y=None, *,
     prediction. Exact equality is therefore not expected; `DEFAULT_AGREEMENT_THRESHOLD`
     (99.5 %) tolerates such ties and still fails real conversion errors, which change
     many percent of the predictions.
+
+    A model with an int8 input gets the samples quantized with the input tensor's scale
+    and zero point; an int8 output is dequantized with the output's before comparing.
 
     # Arguments
         tflite_bytes: The LCE flatbuffer.
@@ -126,7 +169,8 @@ def verify(tflite_bytes, keras_model, x, y=None, *,
 
     # Raises
         DeployError: Bad flatbuffer, no samples, input or label shapes that do not fit,
-            a multi-output model, or a threshold outside (0, 1].
+            a multi-output model, an input or output that is neither float32 nor int8,
+            or a threshold outside (0, 1].
     """
     _check_threshold(threshold)
     tf = import_tensorflow()
@@ -144,7 +188,7 @@ def verify(tflite_bytes, keras_model, x, y=None, *,
             f"samples of shape {tuple(x.shape[1:])} do not fit the model input {expected}."
         )
     keras_out = np.asarray(keras_model.predict(x, batch_size=64, verbose=0))
-    lce_out = np.asarray(interpreter.predict(x))
+    lce_out, input_type, output_type = _run_interpreter(interpreter, x)
     if keras_out.shape != lce_out.shape:
         raise DeployError(
             f"outputs differ in shape: Keras {keras_out.shape}, LCE {lce_out.shape}."
@@ -157,6 +201,8 @@ def verify(tflite_bytes, keras_model, x, y=None, *,
         agreement=float(np.mean(keras_top == lce_top)),
         max_abs_diff=float(np.max(np.abs(keras_out - lce_out))),
         threshold=float(threshold),
+        input_type=input_type,
+        output_type=output_type,
     )
     if y is not None:
         labels = _labels(y, n)

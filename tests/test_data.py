@@ -1,7 +1,6 @@
 """Tests of `larq_nobn.data`: IDX parsing, the real Fashion-MNIST files, tfds pipelines
 on `tfds.testing.mock_data`, a generated Tiny ImageNet folder, augmentations, errors."""
 
-import ast
 import gzip
 import math
 import struct
@@ -158,19 +157,6 @@ def test_select_split_holds_out_the_last_fraction():
     assert splits.select_split(examples, labels, "train", 0.0)[0] == examples
     with pytest.raises(ValueError, match="holds out 0"):
         splits.select_split(examples, labels, "train", 0.01)
-
-
-def test_data_modules_are_small_and_import_no_private_names():
-    folder = Path(data.__file__).parent
-    for path in folder.glob("*.py"):
-        source = path.read_text(encoding="utf-8")
-        assert source.count("\n") <= 700, path
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "larq_nobn"
-            ):
-                private = [a.name for a in node.names if a.name.startswith("_")]
-                assert not private, f"{path.name} imports {private} from {node.module}"
 
 
 def test_error_classes_are_catchable_as_the_builtin_ones():

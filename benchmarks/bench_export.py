@@ -1,4 +1,4 @@
-"""Benchmark of the exact LCE export (`larq_nobn.lce_export.prepare_for_lce`).
+"""Benchmark of the exact LCE export (`larq_nobn.deploy.export.prepare_for_lce`).
 
 Zoo BinaryNet (abn, bn) and ReActNet-18 (abn), small width, 28x28x1, each trained for
 `--steps` steps (batch 64, Adam 1e-3) on real Fashion-MNIST, then converted with LCE
@@ -23,7 +23,8 @@ from pathlib import Path
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
 from larq_nobn import ABN, data, zoo
 from larq_nobn.deploy import inspect_flatbuffer
-from larq_nobn.lce_export import abn_sign_form, prepare_for_lce
+from larq_nobn.deploy.export import prepare_for_lce
+from larq_nobn.deploy.sign_forms import layer_sign_form
 from tests.helpers import op_names
 
 import larq_compute_engine as lce

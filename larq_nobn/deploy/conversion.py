@@ -11,6 +11,7 @@ from pathlib import Path
 
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.errors import DeployError, one_line
+from larq_nobn.deploy.export import prepare_for_lce
 from larq_nobn.deploy.loading import import_tensorflow, load_keras_model
 from larq_nobn.deploy.op_report import OpReport, inspect_flatbuffer
 from larq_nobn.deploy.saving import save_bytes
@@ -36,7 +37,10 @@ class ConversionResult:
         ops: The `OpReport`.
         size: The `SizeReport`.
         verification: A `VerificationResult` once `verify` ran (else `None`).
-        keras_model: The converted Keras model (not serialized).
+        keras_model: The Keras model given to `convert` (not serialized): `verify`
+            compares against it, not against the export model.
+        export: The `ExportReport` of `prepare_for_lce` (`None` with
+            `abn_fusion=False`).
     """
 
     flatbuffer: bytes
@@ -45,6 +49,7 @@ class ConversionResult:
     size: SizeReport
     verification: VerificationResult | None = None
     keras_model: object = dataclasses.field(default=None, repr=False)
+    export: object = None
 
     def verify(self, x, y=None, *, threshold=DEFAULT_AGREEMENT_THRESHOLD):
         """Runs `verify` against the Keras model, stores and returns the result."""
@@ -69,6 +74,7 @@ class ConversionResult:
             "ops": self.ops.to_dict(),
             "size": self.size.to_dict(),
             "verification": self.verification.to_dict() if self.verification else None,
+            "export": self.export.to_dict() if self.export is not None else None,
         }
 
     def to_text(self) -> str:
@@ -76,6 +82,8 @@ class ConversionResult:
                  self.size.to_text()]
         if self.verification is not None:
             parts.append(self.verification.to_text())
+        if self.export is not None:
+            parts.append(self.export.to_text())
         return "\n".join(parts)
 
 
@@ -96,7 +104,9 @@ def as_keras_model(model_or_path, safe_mode: bool = True):
     )
 
 
-def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> ConversionResult:
+def convert(
+    model_or_path, target: str = "arm", *, safe_mode: bool = True, abn_fusion: bool = True
+) -> ConversionResult:
     """Converts a Keras model with `larq_compute_engine.convert_keras_model`.
 
     # Arguments
@@ -104,6 +114,10 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> Co
             SavedModel directory; loaded with `load_keras_model`).
         target: `"arm"` (Raspberry Pi, Android, default) or `"xcore"` (XMOS).
         safe_mode: For paths: `False` allows Lambda layers (arbitrary code execution).
+        abn_fusion: Convert the exact, cheaper export model of
+            `larq_nobn.deploy.export.prepare_for_lce` (ABN before signs as thresholds,
+            max-pools after monotone norms, flatten + binary dense as one binary
+            convolution); `False` converts the model as it is.
 
     # Returns
         A `ConversionResult` with the flatbuffer, its `OpReport` and its `SizeReport`.
@@ -116,8 +130,11 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> Co
     model = as_keras_model(model_or_path, safe_mode)
     import larq_compute_engine as lce
 
+    converted, export = model, None
+    if abn_fusion:
+        converted, export = prepare_for_lce(model)
     try:
-        flatbuffer = lce.convert_keras_model(model, target=target)
+        flatbuffer = lce.convert_keras_model(converted, target=target)
     except Exception as error:
         raise DeployError(
             f"LCE cannot convert model '{model.name}': {one_line(error)}"
@@ -127,9 +144,10 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True) -> Co
     return ConversionResult(
         flatbuffer=flatbuffer,
         target=target,
-        ops=inspect_flatbuffer(flatbuffer, model, target=target),
+        ops=inspect_flatbuffer(flatbuffer, converted, target=target),
         size=size_report(flatbuffer, model),
         keras_model=model,
+        export=export,
     )
 
 

@@ -1,20 +1,15 @@
-"""Tests of `larq_nobn.lce_export`: the exact sign cases of ABN, the export layers, the
-graph rewrite and what LCE makes of the exported models."""
+"""Tests of the LCE export (`larq_nobn.deploy.sign_forms`, `export_layers`, `export`):
+the exact sign cases of ABN, the export layers, the graph rewrites and what LCE makes
+of the exported models."""
 
 import collections
 import math
 
 from larq_nobn import ABN, HardTanh
 from larq_nobn.deploy import inspect_flatbuffer
-from larq_nobn.lce_export import (
-    SILU_ARGMIN,
-    SILU_MIN,
-    SignAffine,
-    SignInterval,
-    abn_sign_form,
-    prepare_for_lce,
-    silu_roots,
-)
+from larq_nobn.deploy.export import prepare_for_lce
+from larq_nobn.deploy.export_layers import SignAffine, SignInterval
+from larq_nobn.deploy.sign_forms import SILU_ARGMIN, SILU_MIN, abn_sign_form, silu_roots
 from tests.helpers import op_names
 
 import larq as lq

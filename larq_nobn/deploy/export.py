@@ -28,7 +28,13 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ExportReport", "FoldedReshape", "LayerRewrite", "prepare_for_lce"]
+__all__ = [
+    "ExportReport",
+    "FoldedReshape",
+    "LayerRewrite",
+    "prepare_for_lce",
+    "snap_to_integers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -376,8 +382,9 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
       flatten), becomes `SignAffine` if every channel is a threshold or a constant
       (LCE fuses it into a preceding binary conv: bitpacked output). Otherwise, if its
       interval channels can be split (`split_intervals`; every other channel
-      non-decreasing, a convolution before it and a plain binary convolution after it,
-      each possibly through a max-pool), each interval channel becomes two thresholds
+      non-decreasing, a convolution before it and a plain binary convolution or a
+      sign-input `QuantDense` after it, each possibly through a max-pool), each
+      interval channel becomes two thresholds
       (`SignForm.split_weights`): still `SignAffine`, with the convolution before it
       computing those channels twice and the one after it reading `[W, -W]` plus a
       bias. Else it becomes `SignInterval` (two subtractions and a maximum instead of
@@ -390,8 +397,11 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
       `LceBMaxPool2d` on the conv's bitpacked output. With a negative gamma the layer
       is left as it is.
 
-    The binarized activations of the result equal the exact real-number ones of the
-    original (see `larq_nobn.deploy.sign_forms`); the model outputs are unchanged.
+    After a binary convolution (integer outputs) thresholds sit halfway between
+    integers (`snap_to_integers`), so that LCE's float32 output transform cannot flip
+    a sign. The binarized activations of the result equal the exact real-number ones
+    of the original (see `larq_nobn.deploy.sign_forms`); the model outputs are
+    unchanged (up to float32 rounding where a split feeds a float-weight layer).
 
     # Arguments
         model: A trained functional or Sequential `tf.keras.Model` (Sequential ones need

@@ -77,11 +77,7 @@ def rounding_cases(model, report, x):
     result = {}
     for k, layer in enumerate(layers):
         inp, out = values[2 * k], values[2 * k + 1]
-        form = abn_sign_form(
-            layer.moving_mean.numpy(), layer.moving_variance.numpy(), layer.epsilon,
-            beta=layer.beta.numpy() if layer.center else None,
-            gamma=layer.gamma.numpy() if layer.scale else None,
-        )
+        form = layer_sign_form(layer)
         keras_sign = np.where(out >= 0, 1.0, -1.0)
         result[layer.name] = {
             "elements": int(inp.size),

@@ -108,6 +108,13 @@ class ExportReport:
     layers: list
     folded: list = dataclasses.field(default_factory=list)
 
+    @property
+    def changed(self) -> bool:
+        """Whether the export differs from the model."""
+        return bool(self.folded) or any(
+            r.action != "kept" or r.moved_pool or r.dropped for r in self.layers
+        )
+
     def cases(self) -> dict:
         """Case -> channel count over every rewritten layer."""
         total = {}
@@ -412,7 +419,8 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
         split_intervals: Split the interval channels of ABN where possible.
 
     # Returns
-        `(export_model, ExportReport)`; the export model shares no layers with `model`.
+        `(export_model, ExportReport)`; the export model shares no layers with `model`,
+        or is `model` itself (functional) when nothing applies.
 
     # Raises
         TypeError: if `model` is not a `tf.keras.Model`.
@@ -429,6 +437,6 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
             _move_pool(graph, name, rewrite)
         rewrites.append(rewrite)
     report = ExportReport(rewrites, [f for f in folded if f is not None])
-    export = graph.build()
+    export = graph.build() if report.changed else graph.model
     logger.info("%s", report.to_text())
     return export, report

@@ -4,11 +4,14 @@ the tests for which layers carry a binarizing sign through."""
 
 from __future__ import annotations
 
+import inspect
+
 from larq_nobn.deploy.export_layers import SignAffine, SignInterval
 from larq_nobn.layers import HardTanh
 
 import larq as lq
 import tensorflow as tf
+from tf_keras.src.saving.serialization_lib import SafeModeScope
 
 __all__ = ["MAX_POOLS", "ModelGraph", "as_functional", "is_sign_quantizer"]
 
@@ -24,6 +27,11 @@ MAX_POOLS = (
 )
 #: Layers between a norm and a sign that commute with the sign and are kept.
 _STRUCTURAL = MAX_POOLS + (tf.keras.layers.Reshape, tf.keras.layers.Flatten)
+
+
+_QUANTIZER_ATTRIBUTES = (
+    "input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer",
+)
 
 
 def is_sign_quantizer(quantizer) -> bool:
@@ -183,6 +191,17 @@ class ModelGraph:
             droppable += ([consumer] if sign_preserving else []) + more
         return None, droppable
 
+    def _classes(self):
+        """Class name -> class of every layer and layer quantizer of the model."""
+        classes = {"SignAffine": SignAffine, "SignInterval": SignInterval}
+        for layer in self.model.layers:
+            classes.setdefault(type(layer).__name__, type(layer))
+            for attribute in _QUANTIZER_ATTRIBUTES:
+                quantizer = getattr(layer, attribute, None)
+                if quantizer is not None and not inspect.isfunction(quantizer):
+                    classes.setdefault(type(quantizer).__name__, type(quantizer))
+        return classes
+
     def build(self):
         """A new model from the edited config (layers in topological order), with the
         original weights but where edited."""
@@ -200,8 +219,10 @@ class ModelGraph:
         for name in self.entries:
             visit(name)
         config = dict(self.config, layers=order)
-        custom = {"SignAffine": SignAffine, "SignInterval": SignInterval}
-        export = tf.keras.Model.from_config(config, custom_objects=custom)
+        # The model is in memory already: its Lambda layers are trusted, and its
+        # classes (registered or not) are known.
+        with SafeModeScope(False):
+            export = tf.keras.Model.from_config(config, custom_objects=self._classes())
         for layer in export.layers:
             if layer.name in self.weightless or not layer.weights:
                 continue

@@ -9,6 +9,7 @@ from larq_nobn._keras2 import ensure_keras2
 
 ensure_keras2()
 
+from larq_nobn.deploy.export_layers import SignAffine, SignInterval  # noqa: E402
 from larq_nobn.layers import (  # noqa: E402
     HardTanh,
     QuantConv2D,
@@ -32,7 +33,7 @@ def _register_plain_names():
 
     objects = tf.keras.utils.get_custom_objects()
     for cls in (ABN, AGC, ChannelScaledSign, HardTanh, RPReLU, RSign, ScaledWSQuantConv2D,
-                ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D):
+                ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D, SignAffine, SignInterval):
         objects.setdefault(cls.__name__, cls)
 
 

@@ -57,6 +57,10 @@ def add_parser(subparsers):
     parser.add_argument("--unsafe-load", action="store_true",
                         help="allow Lambda layers in the model file: runs its stored Python "
                         "code; only for files you trust")
+    parser.add_argument("--no-abn-fusion", dest="abn_fusion", action="store_false",
+                        help="convert the model as it is, without the exact export "
+                        "rewrites (ABN before signs as thresholds, max-pools after "
+                        "monotone norms, flatten + binary dense as one binary conv)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     return parser
 
@@ -126,7 +130,9 @@ def _convert(args):
         if isinstance(model.input_shape, list):
             raise deploy.DeployError("verification needs a model with one input.")
         x, y = deploy.load_verification_data(dataset, samples, model.input_shape[1:])
-    result = deploy.convert(model, target, **int8_options)
+    result = deploy.convert(
+        model, target, abn_fusion=arg_or_default(args, "abn_fusion", True), **int8_options
+    )
     if dataset:
         result.verify(x, y, threshold=threshold)
     result.save(output)

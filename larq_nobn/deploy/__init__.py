@@ -31,6 +31,10 @@ One module per concern:
 | `op_report` | `inspect_flatbuffer` and `OpReport` |
 | `size` | `size_report` and `SizeReport` |
 | `saving` | atomic writes of flatbuffers and JSON reports |
+| `sign_forms` | the exact per-channel sign of ABN (`abn_sign_form`, `SignForm`) |
+| `export_layers` | `SignAffine`, `SignInterval`: the layers of an export model |
+| `export_graph` | the editable layer graph of the export |
+| `export` | `prepare_for_lce` and `ExportReport`: the exact, cheaper graph LCE converts |
 | `conversion` | `convert`, `convert_float` and `ConversionResult` |
 | `verification` | `verify`, `load_verification_data` and `VerificationResult` |
 | `benchmarking` | `benchmark`, `BenchmarkResult` and `LatencyStats` |
@@ -59,6 +63,8 @@ from larq_nobn.deploy.errors import (
     EXIT_VERIFICATION_FAILED,
     DeployError,
 )
+from larq_nobn.deploy.export import ExportReport, LayerRewrite, prepare_for_lce
+from larq_nobn.deploy.export_layers import SignAffine, SignInterval
 from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
 from larq_nobn.deploy.int8_edges import (
     INFERENCE_TYPES,
@@ -98,11 +104,15 @@ __all__ = [
     "DeployError",
     "EdgeReport",
     "EdgeTensor",
+    "ExportReport",
     "FloatOp",
     "LatencyStats",
+    "LayerRewrite",
     "LayerStatus",
     "OpReport",
     "QuantizeOp",
+    "SignAffine",
+    "SignInterval",
     "SizeReport",
     "VerificationResult",
     "benchmark",
@@ -116,6 +126,7 @@ __all__ = [
     "inspect_flatbuffer",
     "load_keras_model",
     "load_verification_data",
+    "prepare_for_lce",
     "quantize",
     "read_flatbuffer",
     "size_report",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.errors import DeployError, one_line
+from larq_nobn.deploy.export import prepare_for_lce
 from larq_nobn.deploy.int8_edges import (
     check_edge_types,
     check_inference_type,
@@ -41,8 +42,11 @@ class ConversionResult:
         ops: The `OpReport`.
         size: The `SizeReport`.
         verification: A `VerificationResult` once `verify` ran (else `None`).
-        keras_model: The converted Keras model (not serialized).
+        keras_model: The Keras model given to `convert` (not serialized): `verify`
+            compares against it, not against the export model.
         int8_range: The default int8 range `(min, max)` it was converted with, or `None`.
+        export: The `ExportReport` of `prepare_for_lce` (`None` with
+            `abn_fusion=False`).
     """
 
     flatbuffer: bytes
@@ -52,6 +56,7 @@ class ConversionResult:
     verification: VerificationResult | None = None
     keras_model: object = dataclasses.field(default=None, repr=False)
     int8_range: tuple[float, float] | None = None
+    export: object = None
 
     def verify(self, x, y=None, *, threshold=DEFAULT_AGREEMENT_THRESHOLD):
         """Runs `verify` against the Keras model, stores and returns the result."""
@@ -77,6 +82,7 @@ class ConversionResult:
             "ops": self.ops.to_dict(),
             "size": self.size.to_dict(),
             "verification": self.verification.to_dict() if self.verification else None,
+            "export": self.export.to_dict() if self.export is not None else None,
         }
 
     def to_text(self) -> str:
@@ -90,6 +96,8 @@ class ConversionResult:
         parts += [self.ops.to_text(), self.size.to_text()]
         if self.verification is not None:
             parts.append(self.verification.to_text())
+        if self.export is not None:
+            parts.append(self.export.to_text())
         return "\n".join(parts)
 
 
@@ -136,7 +144,8 @@ def _lce_convert(model, target, input_type, output_type, int8_range) -> bytes:
 
 
 def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
-            inference_input_type="float32", inference_output_type="float32",
+            abn_fusion: bool = True, inference_input_type="float32",
+            inference_output_type="float32",
             experimental_default_int8_range=None) -> ConversionResult:
     """Converts a Keras model with `larq_compute_engine.convert_keras_model`.
 
@@ -145,6 +154,10 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
             SavedModel directory; loaded with `load_keras_model`).
         target: `"arm"` (Raspberry Pi, Android, default) or `"xcore"` (XMOS).
         safe_mode: For paths: `False` allows Lambda layers (arbitrary code execution).
+        abn_fusion: Convert the exact, cheaper export model of
+            `larq_nobn.deploy.export.prepare_for_lce` (ABN before signs as thresholds,
+            max-pools after monotone norms, flatten + binary dense as one binary
+            convolution); `False` converts the model as it is.
         inference_input_type, inference_output_type: `"float32"` (default) or `"int8"`
             (or `tf.float32` / `tf.int8`): the type of the model's input and output.
             An int8 edge needs quantization statistics there: fake-quantization ops in
@@ -170,9 +183,12 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
     output_type = check_inference_type(inference_output_type, "inference_output_type")
     int8_range = check_int8_range(experimental_default_int8_range)
     model = as_keras_model(model_or_path, safe_mode)
-    flatbuffer = _lce_convert(model, target, input_type, output_type, int8_range)
+    converted, export = model, None
+    if abn_fusion:
+        converted, export = prepare_for_lce(model)
+    flatbuffer = _lce_convert(converted, target, input_type, output_type, int8_range)
     logger.info("converted model '%s' for %s: %d bytes", model.name, target, len(flatbuffer))
-    ops = inspect_flatbuffer(flatbuffer, model, target=target)
+    ops = inspect_flatbuffer(flatbuffer, converted, target=target)
     check_edge_types(ops.edges, input_type, output_type)
     return ConversionResult(
         flatbuffer=flatbuffer,
@@ -181,6 +197,7 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
         size=size_report(flatbuffer, model),
         keras_model=model,
         int8_range=int8_range,
+        export=export,
     )
 
 

@@ -1,21 +1,24 @@
-"""Tests of `larq_nobn.lce_export`: the exact sign cases of ABN, the export layers, the
-graph rewrite and what LCE makes of the exported models."""
+"""Tests of the LCE export (`larq_nobn.deploy.sign_forms`, `export_layers`, `export`):
+the exact sign cases of ABN, the export layers, the graph rewrites and what LCE makes
+of the exported models."""
 
+import argparse
 import collections
+import dataclasses
+import json
 import math
+import os
+import subprocess
+import sys
+from collections import Counter
 
-from larq_nobn import ABN, HardTanh
+from larq_nobn import ABN, HardTanh, deploy, zoo
+from larq_nobn.cli import convert as convert_command
 from larq_nobn.deploy import inspect_flatbuffer
-from larq_nobn.lce_export import (
-    SILU_ARGMIN,
-    SILU_MIN,
-    SignAffine,
-    SignInterval,
-    abn_sign_form,
-    prepare_for_lce,
-    silu_roots,
-)
-from tests.helpers import op_names
+from larq_nobn.deploy.export import prepare_for_lce, snap_to_integers
+from larq_nobn.deploy.export_layers import SignAffine, SignInterval
+from larq_nobn.deploy.sign_forms import SILU_ARGMIN, SILU_MIN, abn_sign_form, silu_roots
+from tests.helpers import op_names, randomize_non_kernel_weights
 
 import larq as lq
 import larq_compute_engine as lce
@@ -230,19 +233,171 @@ def test_threshold_abn_becomes_bitpacked_like_bn(inputs):
     np.testing.assert_allclose(got, keras, atol=1e-4)
 
 
-def test_mixed_abn_uses_comparisons_without_logistic(inputs):
+def test_mixed_abn_splits_intervals_and_is_bitpacked_like_bn(inputs):
     abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
     export, report = prepare_for_lce(abn)
     counts = report.cases()
     assert counts["interval"] > 0 and counts["threshold"] > 0 and counts["constant"] > 0
+    n0, n1, n2, _ = report.layers
+    assert {r.action for r in (n0, n1, n2)} == {"split"}
+    intervals = [r.cases["interval"] for r in (n0, n1, n2)]
+    assert [n0.split, n1.split["producer"], n2.split["consumer"]] == [
+        {"channels": intervals[0], "producer": "stem", "consumer": "c1"}, "c1", "c3"]
+    assert n1.moved_pool == "p1"  # two non-decreasing thresholds commute with the max
+    # c1 computes its interval channels twice, c2 reads them with negated weights.
+    assert export.get_layer("c1").filters == 32 + intervals[1]
+    assert export.get_layer("c2").kernel.shape == (3, 3, 32 + intervals[1], 32 + intervals[2])
+    flatbuffer, ops = convert(export)
+    assert ops["LOGISTIC"] == 1 and ops["MAXIMUM"] == 0  # n3 feeds the head
+    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 2  # as bn, see above
+    keras = abn.predict(inputs, verbose=0)
+    np.testing.assert_allclose(export.predict(inputs, verbose=0), keras, atol=1e-5)
+    got = lce.testing.Interpreter(flatbuffer).predict(inputs)
+    np.testing.assert_allclose(got, keras, atol=1e-4)
+
+
+def test_mixed_abn_without_split_uses_comparisons(inputs):
+    abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
+    export, report = prepare_for_lce(abn, split_intervals=False)
     assert {r.action for r in report.layers[:3]} == {"comparisons"}
-    assert all(r.moved_pool is None for r in report.layers)
+    assert all(r.moved_pool is None and r.split is None for r in report.layers)
     flatbuffer, ops = convert(export)
     assert ops["LOGISTIC"] == 1 and ops["MAXIMUM"] == 3
+    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 0
     keras = abn.predict(inputs, verbose=0)
     got = lce.testing.Interpreter(flatbuffer).predict(inputs)
     np.testing.assert_allclose(got, keras, atol=1e-4)
     assert (got.argmax(-1) == keras.argmax(-1)).all()
+
+
+def test_split_weights_give_the_interval_signs():
+    f = form([0.1, -0.3, 0.6, 0.05], mean=0.5)
+    assert list(f.cases) == ["interval", "threshold", "constant", "interval"]
+    w, b, index, extra = f.split_weights()
+    np.testing.assert_array_equal(index, [0, 3])
+    np.testing.assert_array_equal(w, [1, 1, 0, 1])
+    np.testing.assert_array_equal(b[[0, 3]], -f.hi[[0, 3]])  # a: x >= hi
+    np.testing.assert_array_equal(b[2], 1.0)
+    # b: x > lo, i.e. x >= the float32 after lo.
+    np.testing.assert_array_equal(-extra, np.nextafter(f.lo[index], np.float32(np.inf)))
+    grid = np.linspace(-6, 4, 100_001).astype(np.float32)
+    grid = np.concatenate([grid, f.lo[index], f.hi[index], -extra])[:, None]
+    x = np.repeat(grid, 4, 1)
+    sign = lambda y: np.where(y >= 0, 1.0, -1.0)  # noqa: E731
+    main = sign(x * w + b)
+    main[:, index] = main[:, index] - sign(x[:, index] + extra) + 1  # a - b + 1
+    np.testing.assert_array_equal(main, f.evaluate(x))
+    with pytest.raises(ValueError, match="split"):
+        form([0.1], gammas=[-1.0]).split_weights()  # threshold_below
+
+
+def test_snap_to_integers_hand_values():
+    w = np.array([1, 1, -1, -1, 0, 1], np.float32)
+    b = np.array([-6e-6, -3.0, 2.0, -0.2, -1.0, 2.5], np.float32)
+    # x >= 6e-6 <=> x >= 1; x >= 3; x <= 2; x <= -0.2 <=> x <= -1; constant; x >= -2.5.
+    np.testing.assert_array_equal(
+        snap_to_integers(w, b), [-0.5, -2.5, 2.5, -0.5, -1.0, 2.5]
+    )
+    x = np.arange(-5, 6, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(x * w + b >= 0, x * w + snap_to_integers(w, b) >= 0)
+
+
+def zoo_binarynet(norm):
+    tf.keras.utils.set_random_seed(0)
+    model = zoo.BinaryNet(norm, (28, 28, 1), width_multiplier=0.125)
+    randomize_non_kernel_weights(model)  # ABN betas in (-0.3, 0.3): every case
+    return model
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.RandomState(3).randn(48, 28, 28, 1).astype(np.float32)
+
+
+def test_binarynet_bn_folds_the_flatten_and_is_bitpacked_7_of_7(images):
+    model = zoo_binarynet("bn")
+    export, report = prepare_for_lce(model)
+    assert [dataclasses.astuple(f) for f in report.folded] == [("flatten", ["dense1"], [3, 3])]
+    assert "flatten (Reshape) folded into dense1 as 3x3 VALID" in report.to_text()
+    dense1 = export.get_layer("dense1")
+    assert dense1.kernel_size == (3, 3) and dense1.padding == "valid"
+    # Flatten order h, w, c is the kernel's: the integer sums are exactly equal.
+    np.testing.assert_array_equal(
+        export.predict(images, verbose=0), model.predict(images, verbose=0)
+    )
+    before, _ = convert(model)
+    after, ops = convert(export)
+    assert inspect_flatbuffer(before).num_bitpacked == 4
+    assert inspect_flatbuffer(after).num_bitpacked == 7 and ops["LceBMaxPool2d"] == 3
+    no_fold, _ = prepare_for_lce(model, fold_reshapes=False)
+    assert inspect_flatbuffer(convert(no_fold)[0]).num_bitpacked == 6
+    got = lce.testing.Interpreter(after).predict(images)
+    np.testing.assert_allclose(got, model.predict(images, verbose=0), atol=1e-4)
+
+
+def test_binarynet_abn_reaches_the_ops_of_bn(images):
+    model = zoo_binarynet("abn")
+    export, report = prepare_for_lce(model)
+    abn = [r for r in report.layers if r.layer_class == "ABN"]
+    assert len(abn) == 8 and {r.action for r in abn} == {"split"}
+    assert report.cases()["interval"] > 0
+    flatbuffer, ops = convert(export)
+    _, bn_ops = convert(prepare_for_lce(zoo_binarynet("bn"))[0])
+    assert ops == bn_ops  # no LOGISTIC, 7 bitpacked binary convs, 3 binary max-pools
+    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 7
+    keras = model.predict(images, verbose=0)
+    # The float classifier reads its split inputs in another order: float rounding.
+    np.testing.assert_allclose(export.predict(images, verbose=0), keras, atol=1e-5)
+    got = lce.testing.Interpreter(flatbuffer).predict(images)
+    np.testing.assert_allclose(got, keras, atol=1e-4)
+
+
+def test_saved_export_model_loads_after_importing_larq_nobn(tmp_path, inputs):
+    export, _ = prepare_for_lce(tiny_binarynet(ABN, betas=(-0.4, 0.5)))
+    assert {type(layer).__name__ for layer in export.layers} >= {"SignAffine"}
+    path = tmp_path / "export.keras"
+    export.save(path)
+    np.save(tmp_path / "x.npy", inputs)
+    code = (
+        "import sys, numpy as np, larq_nobn, tensorflow as tf\n"
+        "model = tf.keras.models.load_model(sys.argv[1])\n"
+        "np.save(sys.argv[2], model.predict(np.load(sys.argv[3]), verbose=0))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "y.npy"),
+                    str(tmp_path / "x.npy")], check=True, env=env, capture_output=True)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "y.npy"), export.predict(inputs, verbose=0)
+    )
+    clone = SignInterval(lo=[0.0], hi=[1.0], flip=[-1.0], name="s")
+    assert type(tf.keras.layers.deserialize(tf.keras.layers.serialize(clone))) is SignInterval
+
+
+def test_convert_uses_the_export_unless_told_not_to(tmp_path, inputs):
+    model = tiny_binarynet(ABN, betas=(-1.0, 0.0))
+    fused, plain = deploy.convert(model), deploy.convert(model, abn_fusion=False)
+    assert plain.export is None and plain.to_dict()["export"] is None
+    assert Counter(op_names(plain.flatbuffer))["LOGISTIC"] == 4
+    assert Counter(op_names(fused.flatbuffer))["LOGISTIC"] == 1
+    assert (fused.ops.num_bitpacked, plain.ops.num_bitpacked) == (2, 0)
+    assert fused.to_dict()["export"]["cases"] == {"threshold": 96}
+    assert "LCE export: 4 normalization layers" in fused.to_text()
+    assert fused.keras_model is model  # verify compares against the original
+    assert fused.verify(inputs).agreement == 1.0
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reports = {}
+    for flags in ([], ["--no-abn-fusion"]):
+        parser = argparse.ArgumentParser()
+        convert_command.add_parser(parser.add_subparsers())
+        json_path = tmp_path / f"report{len(flags)}.json"
+        args = parser.parse_args(["convert", str(path), "-o", str(tmp_path / "m.tflite"),
+                                  "--json", str(json_path), *flags])
+        assert args.abn_fusion == (not flags)
+        assert convert_command.run(args) == deploy.EXIT_OK
+        reports[len(flags)] = json.loads(json_path.read_text())
+    assert reports[0]["ops"]["num_bitpacked"] == 2 and reports[0]["export"]["layers"]
+    assert reports[1]["ops"]["num_bitpacked"] == 0 and reports[1]["export"] is None
 
 
 def test_negative_gamma_bn_keeps_its_pool(inputs):

@@ -314,7 +314,9 @@ def images():
     return np.random.RandomState(3).randn(48, 28, 28, 1).astype(np.float32)
 
 
-def test_binarynet_bn_folds_the_flatten_and_is_bitpacked_7_of_7(images):
+def test_binarynet_bn_folds_the_flatten_and_bitpacks_every_conv_before_a_sign(images):
+    """The reference layout has 7 binary convs; 6 feed norm + sign (dense2 feeds the
+    float classifier through HardTanh): after the export all 6 are bitpacked."""
     model = zoo_binarynet("bn")
     export, report = prepare_for_lce(model)
     assert [dataclasses.astuple(f) for f in report.folded] == [("flatten", ["dense1"], [3, 3])]
@@ -327,10 +329,11 @@ def test_binarynet_bn_folds_the_flatten_and_is_bitpacked_7_of_7(images):
     )
     before, _ = convert(model)
     after, ops = convert(export)
-    assert inspect_flatbuffer(before).num_bitpacked == 4
-    assert inspect_flatbuffer(after).num_bitpacked == 7 and ops["LceBMaxPool2d"] == 3
+    assert inspect_flatbuffer(before).num_bitpacked == 3  # conv2, conv4, dense1
+    assert inspect_flatbuffer(after).num_bitpacked == 6 and ops["LceBMaxPool2d"] == 3
+    assert ops["LceBconv2d"] == 7 and ops["LceQuantize"] == 1  # the stem's output only
     no_fold, _ = prepare_for_lce(model, fold_reshapes=False)
-    assert inspect_flatbuffer(convert(no_fold)[0]).num_bitpacked == 6
+    assert inspect_flatbuffer(convert(no_fold)[0]).num_bitpacked == 5
     got = lce.testing.Interpreter(after).predict(images)
     np.testing.assert_allclose(got, model.predict(images, verbose=0), atol=1e-4)
 
@@ -339,12 +342,12 @@ def test_binarynet_abn_reaches_the_ops_of_bn(images):
     model = zoo_binarynet("abn")
     export, report = prepare_for_lce(model)
     abn = [r for r in report.layers if r.layer_class == "ABN"]
-    assert len(abn) == 8 and {r.action for r in abn} == {"split"}
+    assert len(abn) == 6 and {r.action for r in abn} == {"split"}  # convs only
     assert report.cases()["interval"] > 0
     flatbuffer, ops = convert(export)
     _, bn_ops = convert(prepare_for_lce(zoo_binarynet("bn"))[0])
-    assert ops == bn_ops  # no LOGISTIC, 7 bitpacked binary convs, 3 binary max-pools
-    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 7
+    assert ops == bn_ops  # no LOGISTIC, 6 bitpacked binary convs, 3 binary max-pools
+    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 6
     keras = model.predict(images, verbose=0)
     # The float classifier reads its split inputs in another order: float rounding.
     np.testing.assert_allclose(export.predict(images, verbose=0), keras, atol=1e-5)

@@ -7,13 +7,13 @@ Expectations come from hand-computed vectors and an independent numpy implementa
 import os
 import re
 
+from larq_nobn import optimizers as agc_lib
+from larq_nobn.optimizers import AGC
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import optimizers as agc_lib
-from larq_nobn.optimizers import AGC
 
 # --------------------------------------------------------------------------------------
 # Independent numpy reference.

@@ -11,6 +11,7 @@ import os
 import signal
 
 from larq_nobn import training
+from larq_nobn.blocks import WEIGHT_DECAY_REGEX
 from larq_nobn.training import (
     AtomicCheckpoint,
     Data,
@@ -24,14 +25,12 @@ from larq_nobn.training import (
     read_checkpoint_state,
     save_checkpoint,
 )
+from larq_nobn.training.optim import EpochLinearDecay
 
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn.blocks import WEIGHT_DECAY_REGEX
-from larq_nobn.training.optim import EpochLinearDecay
 
 SHAPE = (8, 8, 1)
 CLASSES = 3

@@ -97,7 +97,7 @@ def test_config_json_round_trip():
     [
         (dict(model="vgg"), "binarynet, resnet18, reactnet_a"),
         (dict(norm="gn"), "bn, abn, bf, none"),
-        (dict(schedule="step"), "constant, linear, cosine"),
+        (dict(schedule="step"), "constant, linear, linear_epoch, cosine"),
         (dict(epochs=0), "epochs"),
         (dict(batch_size=2.5), "batch_size"),
         (dict(learning_rate=-1.0), "learning_rate"),

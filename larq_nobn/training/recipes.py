@@ -185,7 +185,7 @@ RECIPES: dict[str, Recipe] = {
             "reported 92.08 % / 68.34 %) with the defaults of the reference's train.py, "
             "which has no CIFAR script: Adam (PyTorch defaults) lr 1e-3 decaying "
             "linearly to 0 per epoch (as bnn_nobn_reactnet_a), batch 512, 120 epochs, "
-            "no weight decay, AGC with train.py's clip factor 0.04 (--agc, as every bf "
+            "no weight decay, AGC with train.py's clip factor 0.04 (--agc, as every ImageNet "
             "script passes it; classifier excluded), random crop (pad 4) + flip, "
             "distillation at T=1 when --teacher is given (train.py's default loss is kd "
             "from a ResNet-34 fine-tuned to the classes), else the labels. The two "

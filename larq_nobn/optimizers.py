@@ -37,14 +37,14 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Optional, Sequence
+from collections.abc import Sequence
+
+from larq_nobn._utils import leaf_layers
 
 import tensorflow as tf
 from tf_keras.src.optimizers import optimizer as _optimizer_v3
-from tf_keras.src.optimizers.legacy import optimizer_v2 as _optimizer_v2
 from tf_keras.src.optimizers import utils as _optimizer_utils
-
-from larq_nobn._utils import leaf_layers
+from tf_keras.src.optimizers.legacy import optimizer_v2 as _optimizer_v2
 
 __all__ = [
     "AGC",
@@ -86,7 +86,7 @@ def adaptive_clip(
     weight,
     clip_factor: float = 0.01,
     eps: float = 1e-3,
-    axes: Optional[Sequence[int]] = None,
+    axes: Sequence[int] | None = None,
 ):
     """Clip `gradient` unit-wise relative to the norm of `weight` (the AGC formula).
 
@@ -165,7 +165,7 @@ def set_unit_axes(variable, axes: Sequence[int]):
     return normalised
 
 
-def default_unit_axes(variable) -> Optional[tuple]:
+def default_unit_axes(variable) -> tuple | None:
     """The axes AGC reduces over for `variable` (Keras weight layouts).
 
     In order:
@@ -315,6 +315,35 @@ def _check_positive(name, value):
     return value
 
 
+def _check_non_negative(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a float >= 0, got {value!r}.")
+    value = float(value)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    return value
+
+
+def _variable_predicate(name, selector):
+    """`variable -> bool` for a selector: `None` (returns `None`), a regex searched in
+    variable names, or a callable."""
+    if selector is None or callable(selector):
+        return selector
+    if not isinstance(selector, str):
+        raise TypeError(
+            f"`{name}` must be None, a regex string matched against variable names, "
+            f"or a callable `variable -> bool`; got {selector!r} of type "
+            f"{type(selector).__name__}."
+        )
+    try:
+        pattern = re.compile(selector)
+    except re.error as error:
+        raise ValueError(
+            f"`{name}` is not a valid regex: {selector!r} ({error})."
+        ) from error
+    return lambda variable: bool(pattern.search(_variable_name(variable)))
+
+
 def _serialize_callable(fn):
     return tf.keras.saving.serialize_keras_object(fn)
 
@@ -401,10 +430,15 @@ class AGC(metaclass=_AGCMeta):
     order `model.compile` produces by itself under a `mixed_float16` policy, so that AGC
     sees unscaled gradients (wrapping a LossScaleOptimizer raises `TypeError`).
 
-    Weight decay: an L2 penalty in the loss (Keras `kernel_regularizer`) is part of the
-    gradient and therefore clipped. The PyTorch reference instead adds coupled L2 decay
-    to the gradient after the clip; the closest Keras equivalent is the wrapped
-    optimizer's own `weight_decay` (decoupled, e.g. `AdamW`), which is never clipped.
+    Weight decay: `coupled_weight_decay=wd` adds `wd * w` (the raw latent weight) to
+    the gradient of every variable `decay_variables` selects, after the clip and
+    before the wrapped optimizer's update, so the decay is never clipped. This is the
+    reference's order: VITA-Group/BNN_NoBN train.py calls `adaptive_clip_grad` on the
+    gradients, then `torch.optim.Adam(weight_decay=wd).step()` adds `wd * w` to them.
+    An L2 penalty in the loss (a Keras `kernel_regularizer`, `model.add_loss`) is
+    instead part of the gradient AGC sees, so it is clipped with it. The name
+    `weight_decay` stays the wrapped optimizer's own (decoupled) decay, e.g. `AdamW`'s,
+    which is applied to the weights directly and never clipped either.
 
     Saving: `get_config` / `from_config` serialize the wrapped optimizer with
     `tf.keras.optimizers.serialize`; the class is registered as `larq_nobn>AGC`, so
@@ -414,8 +448,9 @@ class AGC(metaclass=_AGCMeta):
     state in `.keras` files). Keras' SavedModel loader never restores optimizer state,
     for any optimizer, but the SavedModel's checkpoint holds it: after
     `model = load_model(path)`, `model.load_weights(path + "/variables/variables")`
-    resumes exactly. An `exclude` or `unit_axes` callable must be a named, importable or
-    `register_keras_serializable` function to survive `load_model`; a regex string
+    resumes exactly. An `exclude`, `unit_axes` or `decay_variables` callable must be a
+    named, importable or `register_keras_serializable` function to survive
+    `load_model`; a regex string
     (see `exclude_layers` and `exclude_head`) always does.
 
     !!! example
@@ -444,15 +479,25 @@ class AGC(metaclass=_AGCMeta):
         callable `variable -> bool`.
     unit_axes: optional callable `variable -> axes` overriding `default_unit_axes`;
         returning `None` falls back to the default rule for that variable.
+    coupled_weight_decay: wd >= 0 of the coupled L2 decay `wd * w` added to the
+        clipped gradients (PyTorch's `Adam(weight_decay=wd)`; the gradient of
+        `wd / 2 * ||w||^2`); 0 (default) adds nothing.
+    decay_variables: the variables the coupled decay applies to: `None` (every
+        variable, like a PyTorch parameter group), a regex searched in each
+        variable's name (e.g. `larq_nobn.blocks.WEIGHT_DECAY_REGEX`, the BN-free
+        paper's choice), or a callable `variable -> bool`.
 
     # Returns
     An `AGCOptimizer` or `LegacyAGCOptimizer` wrapping `optimizer`.
 
     # Raises
     TypeError: `optimizer` is not an optimizer (or is a LossScaleOptimizer), or
-        `clip_factor`, `eps`, `exclude` or `unit_axes` have the wrong type.
-    ValueError: `clip_factor` or `eps` is not a finite number > 0, `exclude` is not a
-        valid regex, or an optimizer name cannot be resolved.
+        `clip_factor`, `eps`, `exclude`, `unit_axes`, `coupled_weight_decay` or
+        `decay_variables` have the wrong type.
+    ValueError: `clip_factor` or `eps` is not a finite number > 0,
+        `coupled_weight_decay` is negative or not finite, `exclude` or
+        `decay_variables` is not a valid regex, or an optimizer name cannot be
+        resolved.
 
     # References
     - [High-Performance Large-Scale Image Recognition Without Normalization](
@@ -463,29 +508,16 @@ class AGC(metaclass=_AGCMeta):
 
     _HAS_AGGREGATE_GRAD = True
 
-    def _agc_init(self, optimizer, clip_factor, eps, exclude, unit_axes):
+    def _agc_init(
+        self, optimizer, clip_factor, eps, exclude, unit_axes, coupled_weight_decay,
+        decay_variables,
+    ):
         optimizer = _resolve_optimizer(optimizer)
         clip_factor = _check_positive("clip_factor", clip_factor)
         eps = _check_positive("eps", eps)
-        exclude_fn = None
-        if isinstance(exclude, str):
-            try:
-                pattern = re.compile(exclude)
-            except re.error as error:
-                raise ValueError(
-                    f"`exclude` is not a valid regex: {exclude!r} ({error})."
-                ) from error
-            exclude_fn = lambda variable: bool(  # noqa: E731
-                pattern.search(_variable_name(variable))
-            )
-        elif callable(exclude):
-            exclude_fn = exclude
-        elif exclude is not None:
-            raise TypeError(
-                "`exclude` must be None, a regex string matched against variable "
-                "names, or a callable `variable -> bool`; got "
-                f"{exclude!r} of type {type(exclude).__name__}."
-            )
+        coupled_weight_decay = _check_non_negative(
+            "coupled_weight_decay", coupled_weight_decay
+        )
         if unit_axes is not None and not callable(unit_axes):
             raise TypeError(
                 "`unit_axes` must be None or a callable `variable -> axes`; got "
@@ -497,8 +529,11 @@ class AGC(metaclass=_AGCMeta):
             _clip_factor=clip_factor,
             _eps=eps,
             _exclude=exclude,
-            _exclude_fn=exclude_fn,
+            _exclude_fn=_variable_predicate("exclude", exclude),
             _unit_axes=unit_axes,
+            _coupled_weight_decay=coupled_weight_decay,
+            _decay_variables=decay_variables,
+            _decay_fn=_variable_predicate("decay_variables", decay_variables),
         )
 
     # -- configuration -----------------------------------------------------------------
@@ -528,15 +563,27 @@ class AGC(metaclass=_AGCMeta):
         """The `unit_axes` argument (None or callable)."""
         return self.__dict__["_unit_axes"]
 
+    @property
+    def coupled_weight_decay(self) -> float:
+        """wd of the coupled decay `wd * w` added to the gradients after the clip."""
+        return self.__dict__["_coupled_weight_decay"]
+
+    @property
+    def decay_variables(self):
+        """The `decay_variables` argument (None, regex string or callable)."""
+        return self.__dict__["_decay_variables"]
+
     def get_config(self):
         """The wrapper's configuration, the wrapped optimizer serialized inside.
 
         # Returns
         A JSON-serializable dict accepted by `from_config`.
         """
-        exclude = self.exclude
+        exclude, decay_variables = self.exclude, self.decay_variables
         if callable(exclude):
             exclude = _serialize_callable(exclude)
+        if callable(decay_variables):
+            decay_variables = _serialize_callable(decay_variables)
         unit_axes = self.unit_axes
         if unit_axes is not None:
             unit_axes = _serialize_callable(unit_axes)
@@ -546,6 +593,8 @@ class AGC(metaclass=_AGCMeta):
             "eps": self.eps,
             "exclude": exclude,
             "unit_axes": unit_axes,
+            "coupled_weight_decay": self.coupled_weight_decay,
+            "decay_variables": decay_variables,
             "is_legacy_optimizer": isinstance(self, _optimizer_v2.OptimizerV2),
         }
 
@@ -570,14 +619,16 @@ class AGC(metaclass=_AGCMeta):
                 use_legacy_format="module" not in inner,
             )
         with tf.keras.utils.custom_object_scope(custom_objects or {}):
-            for key in ("exclude", "unit_axes"):
+            for key in ("exclude", "unit_axes", "decay_variables"):
                 config[key] = _deserialize_callable(config.get(key))
         return AGC(inner, **config)
 
     def __repr__(self):
         return (
             f"{type(self).__name__}({type(self.inner_optimizer).__name__}, "
-            f"clip_factor={self.clip_factor}, eps={self.eps}, exclude={self.exclude!r})"
+            f"clip_factor={self.clip_factor}, eps={self.eps}, exclude={self.exclude!r}, "
+            f"coupled_weight_decay={self.coupled_weight_decay}, "
+            f"decay_variables={self.decay_variables!r})"
         )
 
     # -- clipping ----------------------------------------------------------------------
@@ -624,6 +675,38 @@ class AGC(metaclass=_AGCMeta):
                     )
                 )
         return clipped
+
+    @tf.autograph.experimental.do_not_convert
+    def add_coupled_decay(self, grads_and_vars):
+        """Add the coupled weight decay `coupled_weight_decay * w` to the gradients.
+
+        `w` is the raw latent weight (for larq quantized kernels the full-precision
+        latent variable), cast to the gradient's dtype. Only the variables that
+        `decay_variables` selects (every one when it is `None`) and that have a
+        gradient change; nothing changes when `coupled_weight_decay` is 0. `AGC` calls
+        it on the clipped gradients, so the decay itself is never clipped.
+
+        # Arguments
+        grads_and_vars: iterable of `(gradient, variable)` pairs.
+
+        # Returns
+        A list of `(gradient, variable)` pairs.
+        """
+        grads_and_vars = list(grads_and_vars)
+        decay = self.coupled_weight_decay
+        if not decay:
+            return grads_and_vars
+        decayed = []
+        with tf.name_scope("coupled_decay"):
+            for grad, var in grads_and_vars:
+                if grad is not None and (
+                    self._decay_fn is None or self._decay_fn(var)
+                ):
+                    grad = tf.convert_to_tensor(grad)
+                    weight = tf.convert_to_tensor(_latent(var))
+                    grad = grad + decay * tf.cast(weight, grad.dtype)
+                decayed.append((grad, var))
+        return decayed
 
     # -- delegation of everything else -------------------------------------------------
 
@@ -673,9 +756,19 @@ class AGCOptimizer(
 
     @tf.__internal__.tracking.no_automatic_dependency_tracking
     def __init__(
-        self, optimizer, clip_factor=0.01, eps=1e-3, exclude=None, unit_axes=None
+        self,
+        optimizer,
+        clip_factor=0.01,
+        eps=1e-3,
+        exclude=None,
+        unit_axes=None,
+        coupled_weight_decay=0.0,
+        decay_variables=None,
     ):
-        self._agc_init(optimizer, clip_factor, eps, exclude, unit_axes)
+        self._agc_init(
+            optimizer, clip_factor, eps, exclude, unit_axes, coupled_weight_decay,
+            decay_variables,
+        )
         if not isinstance(self.inner_optimizer, _optimizer_v3.Optimizer):
             raise TypeError(
                 "AGCOptimizer wraps `tf.keras.optimizers.Optimizer` instances, got "
@@ -695,7 +788,8 @@ class AGCOptimizer(
     def apply_gradients(
         self, grads_and_vars, name=None, skip_gradients_aggregation=False, **kwargs
     ):
-        """Sum gradients over replicas, clip them, apply them with the inner optimizer.
+        """Sum gradients over replicas, clip them, add the coupled decay, apply them
+        with the inner optimizer.
 
         # Arguments
         grads_and_vars: iterable of `(gradient, variable)` pairs.
@@ -715,7 +809,7 @@ class AGCOptimizer(
         dtensor = getattr(base, "_mesh", None) or getattr(base, "_run_with_dtensor", 0)
         if aggregate and not skip_gradients_aggregation and not dtensor:
             grads_and_vars = base.aggregate_gradients(grads_and_vars)
-        grads_and_vars = self.clip_gradients(grads_and_vars)
+        grads_and_vars = self.add_coupled_decay(self.clip_gradients(grads_and_vars))
         if name is not None:
             kwargs["name"] = name
         return self.inner_optimizer.apply_gradients(
@@ -801,9 +895,19 @@ class LegacyAGCOptimizer(
     """
 
     def __init__(
-        self, optimizer, clip_factor=0.01, eps=1e-3, exclude=None, unit_axes=None
+        self,
+        optimizer,
+        clip_factor=0.01,
+        eps=1e-3,
+        exclude=None,
+        unit_axes=None,
+        coupled_weight_decay=0.0,
+        decay_variables=None,
     ):
-        self._agc_init(optimizer, clip_factor, eps, exclude, unit_axes)
+        self._agc_init(
+            optimizer, clip_factor, eps, exclude, unit_axes, coupled_weight_decay,
+            decay_variables,
+        )
         if not isinstance(self.inner_optimizer, _optimizer_v2.OptimizerV2):
             raise TypeError(
                 "LegacyAGCOptimizer wraps `tf.keras.optimizers.legacy.Optimizer` "
@@ -818,7 +922,8 @@ class LegacyAGCOptimizer(
     def apply_gradients(
         self, grads_and_vars, name=None, experimental_aggregate_gradients=True
     ):
-        """Sum gradients over replicas, clip them, apply them with the inner optimizer.
+        """Sum gradients over replicas, clip them, add the coupled decay, apply them
+        with the inner optimizer.
 
         # Arguments
         grads_and_vars: iterable of `(gradient, variable)` pairs.
@@ -834,7 +939,7 @@ class LegacyAGCOptimizer(
             base = _innermost(self.inner_optimizer)
             grads_and_vars = base._transform_unaggregated_gradients(grads_and_vars)
             grads_and_vars = base._aggregate_gradients(grads_and_vars)
-        grads_and_vars = self.clip_gradients(grads_and_vars)
+        grads_and_vars = self.add_coupled_decay(self.clip_gradients(grads_and_vars))
         return self.inner_optimizer.apply_gradients(
             grads_and_vars, name=name, experimental_aggregate_gradients=False
         )

@@ -7,13 +7,13 @@ Expectations come from hand-computed vectors and an independent numpy implementa
 import os
 import re
 
+from larq_nobn import optimizers as agc_lib
+from larq_nobn.optimizers import AGC
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import optimizers as agc_lib
-from larq_nobn.optimizers import AGC
 
 # --------------------------------------------------------------------------------------
 # Independent numpy reference.
@@ -704,3 +704,140 @@ def test_scaled_ws_gain_is_clipped_per_output_channel():
         [(grad, layer.gain)]
     )
     np.testing.assert_allclose(layer.gain.numpy(), [1.0 - 0.1, 2.0 - 0.05], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# Coupled weight decay after the clip (torch's Adam(weight_decay) after
+# adaptive_clip_grad in VITA-Group/BNN_NoBN train.py).
+
+
+@pytest.mark.parametrize("kind", sorted(LEGACY_OR_NEW))
+def test_coupled_decay_is_added_after_the_clip(kind):
+    clipped = tf.Variable([3.0, 4.0], name="a_gain")  # ||w|| = 5: max norm 0.5
+    small = tf.Variable([1.0, 0.0], name="b_gain")  # max norm 0.1
+    outside = tf.Variable([2.0, 0.0], name="c_slope")  # max norm 0.2, not decayed
+    optimizer = AGC(
+        LEGACY_OR_NEW[kind](1.0),
+        clip_factor=0.1,
+        coupled_weight_decay=0.1,
+        decay_variables="gain",
+    )
+    grads = [[30.0, 40.0], [0.01, 0.0], [0.01, 0.0]]
+    optimizer.apply_gradients(zip(map(tf.constant, grads), [clipped, small, outside]))
+    # a: [30, 40] (norm 50) clipped to norm 0.5: [0.3, 0.4]; + 0.1 * [3, 4] = [0.6, 0.8].
+    # (Decay clipped with the gradient, as an L2 loss term would be: [2.7, 3.6].)
+    np.testing.assert_allclose(clipped.numpy(), [2.4, 3.2], rtol=1e-6)
+    # b: 0.01 < 0.1, unclipped; + 0.1 * [1, 0] = [0.11, 0].
+    np.testing.assert_allclose(small.numpy(), [0.89, 0.0], rtol=1e-6)
+    # c: unclipped, no decay.
+    np.testing.assert_allclose(outside.numpy(), [1.99, 0.0], rtol=1e-6)
+
+
+def test_coupled_decay_of_excluded_and_quantized_variables():
+    # Decay needs no clipping: an excluded variable is decayed when selected; a larq
+    # quantized kernel decays its latent (full-precision) weight.
+    layer = lq.layers.QuantDense(
+        1, kernel_quantizer="ste_sign", use_bias=False, name="binary",
+        kernel_initializer=tf.keras.initializers.Constant(0.5),
+    )
+    layer.build((None, 2))
+    head = tf.Variable([2.0], name="head/bias")
+    optimizer = AGC(
+        tf.keras.optimizers.SGD(1.0), clip_factor=0.1, exclude="head/",
+        coupled_weight_decay=0.2, decay_variables=None,
+    )
+    optimizer.apply_gradients(
+        [(tf.constant([[0.0], [0.0]]), layer.kernel), (tf.constant([1.0]), head)]
+    )
+    np.testing.assert_allclose(layer.kernel.latent_variable.numpy(), [[0.4], [0.4]])
+    np.testing.assert_allclose(head.numpy(), [2.0 - (1.0 + 0.4)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(LEGACY_OR_NEW))
+def test_coupled_decay_inside_loss_scale_optimizer_is_unscaled(kind):
+    var = tf.Variable(np.ones((4, 1), np.float32), name="kernel")
+    optimizer = tf.keras.mixed_precision.LossScaleOptimizer(
+        AGC(LEGACY_OR_NEW[kind](0.1), clip_factor=1.0, coupled_weight_decay=0.5),
+        dynamic=False,
+        initial_scale=2**12,
+    )
+    x = np.ones((2, 4), np.float32)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((tf.matmul(x, var) - 3.9) ** 2)
+            scaled = optimizer.get_scaled_loss(loss)
+        grads = optimizer.get_unscaled_gradients(tape.gradient(scaled, [var]))
+        optimizer.apply_gradients(zip(grads, [var]))
+
+    step()
+    # Gradient 0.2 per element (unclipped: 0.4 < 2) plus 0.5 * 1: 1 - 0.1 * 0.7.
+    np.testing.assert_allclose(var.numpy().ravel(), [0.93] * 4, rtol=1e-6)
+
+
+def test_mirrored_coupled_decay_is_added_once_after_the_all_reduce(mirrored_strategy):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6)).astype(np.float32)
+    y = rng.normal(size=(8, 3)).astype(np.float32)
+    lr, clip, wd = 0.5, 0.01, 0.3
+    probe = _dense_tanh_model()
+    initial = probe.get_weights()
+    halves = _half_batch_gradients(probe, x, y)
+    kernels = [w.ndim == 2 for w in initial]  # decay_variables="kernel"
+    expected = [
+        w
+        - lr
+        * (np_agc(h0 + h1, w, clip, keep_axes=[-1] if w.ndim > 1 else None) + wd * w * k)
+        for w, h0, h1, k in zip(initial, *halves, kernels)
+    ]
+    with mirrored_strategy.scope():
+        mirrored = _dense_tanh_model()
+        mirrored.compile(
+            AGC(
+                tf.keras.optimizers.SGD(lr),
+                clip_factor=clip,
+                coupled_weight_decay=wd,
+                decay_variables="kernel",
+            ),
+            "mse",
+        )
+    mirrored.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(expected, mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_coupled_decay_config_round_trip_and_validation():
+    optimizer = AGC(
+        tf.keras.optimizers.Adam(1e-3),
+        clip_factor=0.02,
+        coupled_weight_decay=1e-5,
+        decay_variables="kernel|gain",
+    )
+    config = tf.keras.optimizers.serialize(optimizer)
+    restored = tf.keras.optimizers.deserialize(config)
+    assert isinstance(restored, agc_lib.AGCOptimizer)
+    assert (restored.coupled_weight_decay, restored.decay_variables) == (
+        1e-5,
+        "kernel|gain",
+    )
+    legacy = AGC(
+        tf.keras.optimizers.legacy.SGD(0.1),
+        coupled_weight_decay=0.5,
+        decay_variables=exclude_biases,
+    )
+    back = AGC.from_config(legacy.get_config())
+    assert isinstance(back, agc_lib.LegacyAGCOptimizer)
+    assert back.coupled_weight_decay == 0.5 and back.decay_variables is exclude_biases
+    # Configs written before the decay existed restore without it.
+    old = optimizer.get_config()
+    del old["coupled_weight_decay"], old["decay_variables"]
+    assert AGC.from_config(old).coupled_weight_decay == 0.0
+    with pytest.raises(ValueError, match="coupled_weight_decay.*-0.1"):
+        AGC("adam", coupled_weight_decay=-0.1)
+    with pytest.raises(TypeError, match="coupled_weight_decay"):
+        AGC("adam", coupled_weight_decay="1e-5")
+    with pytest.raises(ValueError, match="decay_variables.*not a valid regex"):
+        AGC("adam", decay_variables="(")
+    with pytest.raises(TypeError, match="decay_variables"):
+        AGC("adam", decay_variables=3)

@@ -11,6 +11,7 @@ import os
 import signal
 
 from larq_nobn import training
+from larq_nobn.blocks import WEIGHT_DECAY_REGEX
 from larq_nobn.training import (
     AtomicCheckpoint,
     Data,
@@ -24,6 +25,7 @@ from larq_nobn.training import (
     read_checkpoint_state,
     save_checkpoint,
 )
+from larq_nobn.training.optim import EpochLinearDecay
 
 import larq as lq
 import numpy as np
@@ -95,7 +97,7 @@ def test_config_json_round_trip():
     [
         (dict(model="vgg"), "binarynet, resnet18, reactnet_a"),
         (dict(norm="gn"), "bn, abn, bf, none"),
-        (dict(schedule="step"), "constant, linear, cosine"),
+        (dict(schedule="step"), "constant, linear, linear_epoch, cosine"),
         (dict(epochs=0), "epochs"),
         (dict(batch_size=2.5), "batch_size"),
         (dict(learning_rate=-1.0), "learning_rate"),
@@ -151,6 +153,41 @@ def test_make_optimizer_wraps_agc_and_excludes_head():
         assert unchanged == variable.name.startswith("classifier/"), variable.name
 
 
+def test_reference_linear_schedule_per_epoch():
+    """LambdaLR(1 - epoch / epochs) stepped before each epoch (BNN_NoBN train.py):
+    epoch e (0-based) trains at lr * (1 - (e + 1) / epochs)."""
+    config = training.config_from_recipe("bnn_nobn_reactnet_a")
+    steps = 5005  # ceil(1,281,167 / 256)
+    schedule = training.make_learning_rate(config, 256 * steps, steps_per_epoch=steps)
+    by_step = {
+        0: 5e-4 * 255 / 256,  # epoch 0
+        steps - 1: 5e-4 * 255 / 256,  # still epoch 0
+        steps: 5e-4 * 254 / 256,  # epoch 1
+        127 * steps: 2.5e-4,  # epoch 127: 1 - 128 / 256
+        255 * steps - 1: 5e-4 / 256,  # last step of epoch 254
+        255 * steps: 0.0,  # epoch 255, the last: lr 0
+        256 * steps - 1: 0.0,
+    }
+    for step, expected in by_step.items():
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-6, abs=1e-12), step
+    # steps_per_epoch defaults to total_steps // epochs.
+    small = training.make_learning_rate(
+        TrainConfig(learning_rate=0.1, schedule="linear_epoch", epochs=4), 20
+    )
+    np.testing.assert_allclose(
+        [float(small(s)) for s in (0, 4, 5, 10, 15, 19)],
+        [0.075, 0.075, 0.05, 0.025, 0.0, 0.0],
+        atol=1e-8,
+    )
+    restored = tf.keras.optimizers.schedules.deserialize(
+        tf.keras.optimizers.schedules.serialize(small)
+    )
+    assert isinstance(restored, EpochLinearDecay)
+    assert (restored.steps_per_epoch, restored.epochs) == (5, 4)
+    with pytest.raises(ValueError, match="steps_per_epoch.*0"):
+        EpochLinearDecay(0.1, 0, 4)
+
+
 def test_learning_rate_schedules():
     config = TrainConfig(learning_rate=0.1, schedule="linear")
     linear = training.make_learning_rate(config, 100)
@@ -188,6 +225,8 @@ def test_recipes_are_valid_and_documented():
         1e-3,
         "constant",
     )
+    # main_binary.py: seed_value = 2020; no weight decay in the default regime.
+    assert (abn.seed, abn.weight_decay, abn.augment) == (2020, 0.0, True)
     resnet = training.config_from_recipe(
         "abn_paper", model="resnet18", dataset="cifar100"
     )
@@ -199,14 +238,26 @@ def test_recipes_are_valid_and_documented():
     with pytest.raises(ValueError, match="binarynet, resnet18"):
         training.config_from_recipe("abn_paper", model="reactnet_a")
 
+    # script/imagenet_reactnet_A_bf.sh: BS=256, Epoch=256, lr 5e-4, wd 1e-5, clip 0.02.
     reactnet = training.config_from_recipe("bnn_nobn_reactnet_a")
     assert reactnet.two_step and reactnet.norm == "bf"
     assert (reactnet.learning_rate, reactnet.schedule, reactnet.epochs) == (
         5e-4,
-        "linear",
+        "linear_epoch",
         256,
     )
+    assert reactnet.batch_size == 256 and reactnet.distill_temperature == 1.0
     assert (reactnet.agc_clip_factor, reactnet.weight_decay) == (0.02, 1e-5)
+    assert reactnet.weight_decay_pattern == WEIGHT_DECAY_REGEX
+    # train.py argparse defaults: lr 1e-3, batch 512, 120 epochs, wd 0, clip 0.04.
+    cifar = training.config_from_recipe("bnn_nobn_reactnet18_cifar")
+    assert (cifar.learning_rate, cifar.batch_size, cifar.epochs) == (1e-3, 512, 120)
+    assert (cifar.schedule, cifar.weight_decay, cifar.agc_clip_factor) == (
+        "linear_epoch",
+        0.0,
+        0.04,
+    )
+    assert (cifar.variant, cifar.two_step) == ("reactnet", True)
     # Explicit options win over the recipe.
     assert training.config_from_recipe("bnn_nobn_reactnet_a", epochs=2).epochs == 2
     with pytest.raises(ValueError, match="Unknown recipe"):
@@ -623,6 +674,76 @@ def test_two_step_schedule_with_distillation(tmp_path):
         verbose=0,
     )
     assert again["test_accuracy"] == metrics["test_accuracy"]
+
+
+#: Dimensions the parameters of the reference's Qaw_reactnet_18_bf have, by the suffix
+#: of the zoo variable playing their part: conv weights (out, in, kh, kw), ScaledWS
+#: gains (out, 1, 1, 1), LearnableBias move0 / move1 / move2 (1, C, 1, 1); PReLU
+#: weight (C,), fc.weight (classes, 512), fc.bias (classes,).
+REFERENCE_NDIM = {
+    "kernel": 4,
+    "gain": 4,
+    "threshold": 4,
+    "input_shift": 4,
+    "output_shift": 4,
+    "slope": 1,
+    "classifier/kernel": 2,
+    "classifier/bias": 1,
+}
+
+
+def _reference_decays(name):
+    """BNN_NoBN train.py: decay if p.ndimension() == 4 or 'conv' in the name (no
+    2-D or 1-D parameter of the model has 'conv' in its name)."""
+    key = name.split(":")[0]
+    key = key if key.startswith("classifier/") else key.split("/")[-1]
+    return REFERENCE_NDIM[key] == 4
+
+
+def _reactnet18_bf_compiled(**fields):
+    from larq_nobn.zoo import ResNet18
+
+    shape = (32, 32, 3)
+    images = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((2, *shape), np.float32), np.zeros(2, np.int64))
+    ).batch(2)
+    data = Data(images, None, images, shape, 10, 1)
+    config = TrainConfig(model="resnet18", norm="bf", weight_decay=0.5, **fields)
+    return training.compile_model(
+        config, data, model_fn=lambda: ResNet18("bf", shape, width_multiplier=0.125)
+    )
+
+
+def test_training_decays_what_the_reference_decays_after_the_clip():
+    from larq_nobn.optimizers import AGC
+
+    compiled = _reactnet18_bf_compiled()
+    optimizer, student = compiled.optimizer, compiled.student
+    assert isinstance(optimizer, AGC) and optimizer.coupled_weight_decay == 0.5
+    assert not student.losses  # the decay is the optimizer's, not a loss term
+    variables = student.trainable_variables
+    for variable in variables:
+        variable.assign(tf.ones_like(variable))
+    zeros = [tf.zeros_like(v) for v in variables]
+    decayed = {
+        v.name: bool(np.any(tf.convert_to_tensor(g).numpy()))
+        for g, v in optimizer.add_coupled_decay(zip(zeros, variables))
+    }
+    expected = {v.name: _reference_decays(v.name) for v in variables}
+    assert decayed == expected
+    # 88 decayed (stem 2, 16 blocks x 5, 3 downsamples x 2), 18 not (16 PReLU
+    # slopes, the classifier's kernel and bias).
+    assert sum(expected.values()) == 88 and len(expected) == 88 + 18
+
+
+def test_training_without_agc_decays_the_same_variables_in_the_loss():
+    compiled = _reactnet18_bf_compiled(agc_clip_factor="off")
+    assert not hasattr(compiled.optimizer, "coupled_weight_decay")
+    student = compiled.student
+    reference = [v for v in student.trainable_variables if _reference_decays(v.name)]
+    # L2 term 0.5 * wd * ||w||^2, gradient wd * w: torch's Adam(weight_decay=wd).
+    expected = 0.25 * sum(float(np.sum(v.numpy() ** 2)) for v in reference)
+    assert float(tf.add_n(student.losses)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_weight_decay_is_coupled_l2_on_matching_variables():

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from larq_nobn import zoo
+from larq_nobn.blocks import WEIGHT_DECAY_REGEX
 
 import numpy as np
 
@@ -47,7 +48,7 @@ __all__ = [
 MODELS = zoo.MODELS
 NORMS = zoo.NORMS
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "linear_epoch", "cosine")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 RESNET18_VARIANTS = zoo.get_model("resnet18").variants
 WEIGHTS = ("binary", "real")
@@ -75,10 +76,17 @@ DEFAULT_BINARYNET_WIDTH = 0.25
 #: AGC clip factor for `bf` models when neither the config nor the zoo gives one
 #: (REFERENCE.md 1.1: 0.02 in the ImageNet scripts of "BNN - BN = ?").
 FALLBACK_AGC_CLIP_FACTOR = 0.02
-#: Variables that the coupled L2 weight decay applies to (regex searched in variable
-#: names): conv/dense kernels, ScaledWS gains and the learnable shifts (RSign
-#: thresholds, RPReLU shifts), as in step 1 of "BNN - BN = ?" (REFERENCE.md 1.1).
-DEFAULT_WEIGHT_DECAY_PATTERN = r"kernel|gain|threshold|shift"
+#: Variables that the coupled weight decay applies to (regex searched in variable
+#: names): `larq_nobn.blocks.WEIGHT_DECAY_REGEX`, the rule of "BNN - BN = ?"
+#: (VITA-Group/BNN_NoBN train.py decays parameters with 4 dimensions or "conv" in
+#: their name): every conv kernel, the ScaledWS gains and the learnable shifts (RSign
+#: thresholds, RPReLU input / output shifts); not the classifier (the zoo's layer
+#: `classifier`, the reference's 2-D `fc.weight` and `fc.bias`), PReLU slopes nor
+#: normalization parameters. It is the default of every run, not only of the
+#: recipes: decay is off unless `weight_decay > 0`, and then the reference's choice
+#: is the one to compare with (a model of `model_fn` should name its head
+#: `classifier`, or pass its own pattern).
+DEFAULT_WEIGHT_DECAY_PATTERN = WEIGHT_DECAY_REGEX
 
 
 def is_int(value) -> bool:
@@ -131,15 +139,22 @@ class TrainConfig:
             default). Only for `resnet18`.
         optimizer: One of `OPTIMIZERS`; `sgd` uses momentum 0.9.
         learning_rate: Initial learning rate.
-        schedule: `constant`, `linear` (decays linearly to 0 over all training steps)
-            or `cosine` (cosine decay to 0).
-        weight_decay: Coupled L2 weight decay `wd`: `wd / 2 * ||w||^2` is added to the
-            loss for every trainable variable whose name matches
-            `weight_decay_pattern`, i.e. `wd * w` is added to its gradient, like
-            PyTorch's `Adam(weight_decay=wd)` in the reference code. Unlike there, the
-            decay term passes through AGC's clipping (it is part of the gradient AGC
-            sees); at the papers' 1e-5 this makes no practical difference.
-        weight_decay_pattern: Regex searched in variable names.
+        schedule: `constant`, `linear` (decays linearly to 0 over all training
+            steps, step by step), `linear_epoch` (linear to 0 in steps of one epoch:
+            epoch `e`, 0-based, uses `learning_rate * (1 - (e + 1) / epochs)`, the
+            last epoch 0: PyTorch's `LambdaLR(1 - epoch / epochs)` stepped before
+            each epoch, as in "BNN - BN = ?"; see `optim.EpochLinearDecay`) or
+            `cosine` (cosine decay to 0). With `two_step`, each step has its own
+            schedule over its `epochs`.
+        weight_decay: Coupled weight decay `wd`: `wd * w` is added to the gradient of
+            every trainable variable whose name matches `weight_decay_pattern`, like
+            PyTorch's `Adam(weight_decay=wd)` in the reference code. With AGC on it
+            is added after the clip, never clipped, as in the reference (see
+            `larq_nobn.AGC`, `coupled_weight_decay`); with AGC off it is the L2
+            term `wd / 2 * ||w||^2` in the loss (same gradient, and part of the
+            reported loss).
+        weight_decay_pattern: Regex searched in variable names (default
+            `DEFAULT_WEIGHT_DECAY_PATTERN`, the reference's rule).
         agc_clip_factor: Adaptive gradient clipping. `None`: on for `norm="bf"` with
             the zoo's recommended clip factor, off otherwise; `0` or `"off"`: off; a
             positive number: on with that factor. The classifier head is excluded.

@@ -234,10 +234,14 @@ def compile_model(
 ) -> CompiledModel:
     """Builds and compiles the model of a run (call it inside the strategy's scope).
 
-    The student comes from `make_student`; the coupled L2 weight decay is added to it
-    (`add_weight_decay`); with `config.teacher` it is wrapped in a `Distiller`; the
-    optimizer comes from `make_optimizer` (AGC excludes the zoo's head regex for zoo
-    models, the last Dense layer of a `model_fn` model); the loss is the sparse
+    The student comes from `make_student`; the coupled weight decay `wd * w` on the
+    variables matching `config.weight_decay_pattern` is added to the gradients after
+    AGC's clip when AGC is on (PyTorch's `Adam(weight_decay)` after
+    `adaptive_clip_grad` in VITA-Group/BNN_NoBN train.py), as an L2 loss term
+    (`add_weight_decay`, same gradient) when it is off; with `config.teacher` it is
+    wrapped in a `Distiller`; the optimizer comes from `make_optimizer` (AGC excludes
+    the zoo's head regex for zoo models, the last Dense layer of a `model_fn` model);
+    the loss is the sparse
     categorical cross-entropy (from logits unless the model ends with a softmax), the
     metric the accuracy.
 
@@ -251,7 +255,8 @@ def compile_model(
         A `CompiledModel`.
     """
     student = make_student(config, data.input_shape, data.num_classes, model_fn)
-    add_weight_decay(student, config.weight_decay, config.weight_decay_pattern)
+    if config.resolved_agc_clip_factor == 0:  # with AGC, the optimizer decays
+        add_weight_decay(student, config.weight_decay, config.weight_decay_pattern)
     from_logits = not outputs_probabilities(student)
     model = student
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
@@ -268,7 +273,13 @@ def compile_model(
         loss = None
     exclude = zoo_agc_settings(config.model)[1] if model_fn is None else None
     total_steps = data.steps_per_epoch * config.epochs
-    optimizer = make_optimizer(config, total_steps, student, exclude=exclude)
+    optimizer = make_optimizer(
+        config,
+        total_steps,
+        student,
+        exclude=exclude,
+        steps_per_epoch=data.steps_per_epoch,
+    )
     model.compile(
         optimizer=optimizer,
         loss=loss,

@@ -11,6 +11,8 @@ from larq_nobn.training.config import STRATEGIES, TrainConfig
 import tensorflow as tf
 
 __all__ = [
+    "ADAM_EPSILON",
+    "EpochLinearDecay",
     "add_weight_decay",
     "build_optimizer_state",
     "is_chief",
@@ -20,10 +22,69 @@ __all__ = [
 ]
 
 
-def make_learning_rate(config: TrainConfig, total_steps: int):
-    """The learning rate (schedule) of a config over `total_steps` optimizer steps."""
+#: Adam's epsilon: PyTorch's default (1e-8), which both papers' reference code uses
+#: (`torch.optim.Adam` in gushan/ABN utils.py and VITA-Group/BNN_NoBN train.py), not
+#: Keras' 1e-7. Keras adds it to `sqrt(v)` before the bias correction of `v`, PyTorch
+#: after; the two agree once `1 - beta_2 ** t` is close to 1 (a few thousand steps).
+ADAM_EPSILON = 1e-8
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class EpochLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Linear decay to 0 in steps of one epoch, as PyTorch's
+    `LambdaLR(lambda epoch: 1 - epoch / epochs)` stepped at the start of every epoch.
+
+    During epoch `e` (0-based, `e = step // steps_per_epoch`) the learning rate is
+    `initial_learning_rate * max(0, 1 - (e + 1) / epochs)`: the first epoch already
+    uses `(1 - 1 / epochs)` of it and the last one 0. This is what VITA-Group/BNN_NoBN
+    train.py does (`scheduler.step()` at the start of `train` / `train_kd`, before
+    the epoch's first batch).
+
+    # Arguments
+        initial_learning_rate: The learning rate before any decay.
+        steps_per_epoch: Optimizer steps per epoch (>= 1).
+        epochs: Epochs of the run (>= 1).
+    """
+
+    def __init__(self, initial_learning_rate, steps_per_epoch, epochs):
+        super().__init__()
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.steps_per_epoch = steps_per_epoch
+        self.epochs = epochs
+
+    def __call__(self, step):
+        epoch = tf.math.floordiv(tf.cast(step, tf.int64), self.steps_per_epoch)
+        fraction = tf.cast(epoch + 1, tf.float32) / self.epochs
+        return self.initial_learning_rate * tf.maximum(0.0, 1.0 - fraction)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+        }
+
+
+def make_learning_rate(
+    config: TrainConfig, total_steps: int, steps_per_epoch: int | None = None
+):
+    """The learning rate (schedule) of a config over `total_steps` optimizer steps.
+
+    # Arguments
+        config: The run's configuration (`learning_rate`, `schedule`, `epochs`).
+        total_steps: Optimizer steps of the whole run.
+        steps_per_epoch: Steps per epoch, for `linear_epoch`; `None`:
+            `total_steps // config.epochs`.
+    """
     if config.schedule == "constant":
         return config.learning_rate
+    if config.schedule == "linear_epoch":
+        if steps_per_epoch is None:
+            steps_per_epoch = max(1, total_steps // config.epochs)
+        return EpochLinearDecay(config.learning_rate, steps_per_epoch, config.epochs)
     if config.schedule == "linear":
         return tf.keras.optimizers.schedules.PolynomialDecay(
             config.learning_rate, max(1, total_steps), end_learning_rate=0.0, power=1.0
@@ -34,19 +95,32 @@ def make_learning_rate(config: TrainConfig, total_steps: int):
 
 
 def make_optimizer(
-    config: TrainConfig, total_steps: int, model: tf.keras.Model, exclude=None
+    config: TrainConfig,
+    total_steps: int,
+    model: tf.keras.Model,
+    exclude=None,
+    steps_per_epoch: int | None = None,
 ):
-    """Adam or SGD with the config's schedule, wrapped in AGC when it is on.
+    """Adam (PyTorch's epsilon, `ADAM_EPSILON`) or SGD with the config's schedule,
+    wrapped in AGC when it is on.
+
+    With AGC on, the coupled weight decay `config.weight_decay` is AGC's: `wd * w` is
+    added to the gradients of the variables matching `config.weight_decay_pattern`
+    after the clip (`AGC(coupled_weight_decay=..., decay_variables=...)`), as in the
+    reference. With AGC off the optimizer has no decay: `compile_model` adds it to the
+    loss (`add_weight_decay`), which gives the same gradient `wd * w`.
 
     # Arguments
         config: The run's configuration.
         total_steps: Optimizer steps of the whole run (for the decaying schedules).
         model: The model trained (its classifier head is excluded from AGC).
         exclude: AGC's exclusion regex; `None`: `larq_nobn.optimizers.exclude_head`.
+        steps_per_epoch: Steps per epoch (for `linear_epoch`, see
+            `make_learning_rate`).
     """
-    learning_rate = make_learning_rate(config, total_steps)
+    learning_rate = make_learning_rate(config, total_steps, steps_per_epoch)
     if config.optimizer == "adam":
-        optimizer = tf.keras.optimizers.Adam(learning_rate)
+        optimizer = tf.keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
     else:
         optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=0.9)
     clip_factor = config.resolved_agc_clip_factor
@@ -55,7 +129,13 @@ def make_optimizer(
 
         if exclude is None:
             exclude = exclude_head(model)
-        optimizer = AGC(optimizer, clip_factor=clip_factor, exclude=exclude)
+        optimizer = AGC(
+            optimizer,
+            clip_factor=clip_factor,
+            exclude=exclude,
+            coupled_weight_decay=config.weight_decay,
+            decay_variables=config.weight_decay_pattern,
+        )
     return optimizer
 
 
@@ -109,7 +189,10 @@ def is_chief(strategy) -> bool:
 
 def add_weight_decay(model, weight_decay: float, pattern: str) -> list:
     """Adds the coupled L2 decay `weight_decay / 2 * ||w||^2` over every trainable
-    variable whose name matches `pattern` to the model's losses.
+    variable whose name matches `pattern` to the model's losses: its gradient is
+    `weight_decay * w`, PyTorch's `Adam(weight_decay=...)`. The training path uses it
+    only without AGC (AGC would clip it; with AGC the decay is the optimizer's, see
+    `make_optimizer`).
 
     # Returns
         The decayed variables (empty when `weight_decay` is 0 or nothing matches).

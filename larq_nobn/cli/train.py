@@ -49,8 +49,9 @@ def _add_optimisation_options(opt):
     opt.add_argument(
         "--schedule",
         choices=training.SCHEDULES,
-        help="learning-rate schedule: constant, linear (to 0) or cosine (to 0); "
-        "default: constant",
+        help="learning-rate schedule: constant, linear (to 0, every step), "
+        "linear_epoch (to 0, once per epoch, as PyTorch's LambdaLR in the references) "
+        "or cosine (to 0); default: constant",
     )
     opt.add_argument(
         "--weight-decay",

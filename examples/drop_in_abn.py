@@ -8,10 +8,10 @@ Fashion-MNIST.
 import argparse
 
 import larq_nobn  # noqa: F401  (first: Keras 2)
+from larq_nobn import data
+
 import larq as lq
 import tensorflow as tf
-
-from larq_nobn import data
 
 BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
               kernel_constraint="weight_clip", use_bias=False)

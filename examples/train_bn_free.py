@@ -9,10 +9,10 @@ import argparse
 import importlib
 
 import larq_nobn  # noqa: F401  (first: Keras 2)
-import tensorflow as tf
-
 from larq_nobn import data, zoo
 from larq_nobn.optimizers import AGC
+
+import tensorflow as tf
 
 MODELS = {"binarynet": ("BinaryNet", "binarynet", dict(width_multiplier=0.25)),
           "resnet18": ("ResNet18", "resnet", dict(width_multiplier=0.25))}

@@ -17,9 +17,6 @@ Every zoo model takes `norm` in `NORMS`:
 import math
 import re
 
-import larq as lq
-import tensorflow as tf
-
 from larq_nobn.checks import (
     check_choice,
     check_input_shape,
@@ -36,6 +33,9 @@ from larq_nobn.layers import (
 )
 from larq_nobn.normalization import ABN
 from larq_nobn.quantizers import ChannelScaledSign, RSign
+
+import larq as lq
+import tensorflow as tf
 
 __all__ = [
     "ABN_MOMENTUM",

@@ -5,11 +5,11 @@ import contextlib
 import logging
 import math
 
-import larq as lq
-import tensorflow as tf
-
 from larq_nobn._utils import broadcast_channel
 from larq_nobn.optimizers import set_unit_axes
+
+import larq as lq
+import tensorflow as tf
 
 __all__ = [
     "HardTanh",

@@ -1,8 +1,8 @@
 """Attention-based batch normalization (ABN) for binary neural networks."""
 
-import tensorflow as tf
-
 from larq_nobn._utils import broadcast_channel
+
+import tensorflow as tf
 
 __all__ = ["ABN", "replace_batch_norm"]
 

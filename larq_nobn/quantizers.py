@@ -1,10 +1,10 @@
 """Quantizers of the BN-free binary networks: the per-channel scaled weight sign and
 RSign, the sign activation with a learned per-channel threshold."""
 
+from larq_nobn._utils import broadcast_channel
+
 import larq as lq
 import tensorflow as tf
-
-from larq_nobn._utils import broadcast_channel
 
 __all__ = ["ChannelScaledSign", "RSign"]
 

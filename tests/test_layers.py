@@ -1,8 +1,3 @@
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from larq_nobn import (
     ChannelScaledSign,
     RPReLU,
@@ -12,6 +7,11 @@ from larq_nobn import (
     ScaledWSQuantDepthwiseConv2D,
 )
 from larq_nobn.layers import QuantConv2D, pointwise_conv2d
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 
 def np_standardize(w, axes, eps=1e-5):

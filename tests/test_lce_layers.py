@@ -1,14 +1,14 @@
 """The library's layers convert with LCE into binary ops and agree with Keras."""
 
+from larq_nobn import ABN, ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
+from tests.helpers import op_names, randomize_non_kernel_weights
+
 import larq as lq
 import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-from larq_nobn import ABN, RPReLU, ChannelScaledSign, RSign, ScaledWSQuantConv2D
-from tests.helpers import op_names, randomize_non_kernel_weights
 
 
 def binary_ws_conv(filters, kernel_size, **kwargs):

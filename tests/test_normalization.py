@@ -1,9 +1,9 @@
+import larq_nobn
+from larq_nobn import ABN
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import larq_nobn
-from larq_nobn import ABN
 
 
 def np_silu(x):

@@ -1,9 +1,9 @@
+from larq_nobn import ChannelScaledSign, RSign
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from larq_nobn import ChannelScaledSign, RSign
 
 
 def test_channel_scaled_sign_forward_per_output_channel():

@@ -1,13 +1,21 @@
 """Models built from every layer of the library, compiled with AGC, survive
 `save` / `load_model` in every format without `custom_objects`."""
 
+import larq_nobn
+from larq_nobn import (
+    ABN,
+    AGC,
+    ChannelScaledSign,
+    RPReLU,
+    RSign,
+    ScaledWSQuantConv2D,
+    ScaledWSQuantDense,
+    ScaledWSQuantDepthwiseConv2D,
+)
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import larq_nobn
-from larq_nobn import (ABN, AGC, RPReLU, ChannelScaledSign, RSign, ScaledWSQuantConv2D,
-                       ScaledWSQuantDense, ScaledWSQuantDepthwiseConv2D)
 
 
 def every_layer_model():

@@ -60,6 +60,7 @@ __all__ = [
     "LogUniform",
     "TrainHyperModel",
     "TuneResult",
+    "read_best_config",
     "read_search",
     "search_space",
     "tune",
@@ -358,6 +359,36 @@ def read_search(output: str) -> dict:
         settings = json.load(stream)
     settings["config"] = training.TrainConfig.from_dict(settings["config"])
     return settings
+
+
+def read_best_config(path: str) -> training.TrainConfig:
+    """The best `TrainConfig` of a search (what `larq-nobn train --recipe PATH` trains).
+
+    # Arguments
+        path: A search's `best_hyperparameters.json`, or the search's directory.
+
+    # Returns
+        The `TrainConfig` of the best trial, its `output` the search's `best/` folder.
+
+    # Raises
+        FileNotFoundError: No such file.
+        ValueError: A file that is not a `best_hyperparameters.json` of `tune`.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, BEST_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No {BEST_FILE} at {path!r}: `larq-nobn tune` writes one into its --output."
+        )
+    try:
+        with open(path) as stream:
+            best = json.load(stream)
+        return training.TrainConfig.from_dict(best["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path!r} is not a {BEST_FILE} written by `larq-nobn tune` ({error!r})."
+        ) from None
 
 
 def _check_resumable(output, settings):

@@ -8,12 +8,13 @@ Tiny sizes: BinaryNet at width 1/16, a few hundred samples.
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 
-from larq_nobn import cli, training
+from larq_nobn import cli, data, training
 from larq_nobn.cli import argtypes
 
 import numpy as np
@@ -311,3 +312,116 @@ def test_argument_types_name_the_bad_text(parse, text, accepted):
     with pytest.raises(argparse.ArgumentTypeError) as error:
         getattr(argtypes, parse)(text)
     assert repr(text) in str(error.value) and accepted in str(error.value)
+
+
+# --------------------------------------------------------------------------------------
+# Help examples, train --recipe from a tune search, evaluate --per-class
+# --------------------------------------------------------------------------------------
+def help_examples(command, capsys):
+    """The example lines that end `larq-nobn COMMAND --help`, as argv lists."""
+    code, out, _ = run_main([command, "--help"], capsys)
+    assert code == 0
+    _, heading, tail = out.rpartition("\nexamples:\n")
+    assert heading, out
+    lines = tail.rstrip().splitlines()
+    assert all(line.startswith("  larq-nobn ") for line in lines), lines
+    return [shlex.split(line)[1:] for line in lines]
+
+
+@pytest.mark.parametrize("command", [c.__name__.rsplit(".", 1)[-1] for c in cli.COMMANDS])
+def test_every_help_ends_with_examples_that_parse(command, capsys):
+    examples = help_examples(command, capsys)
+    assert 2 <= len(examples) <= 3
+    parser = cli.build_parser()
+    for argv in examples:
+        args = parser.parse_args(argv)  # argparse exits (SystemExit) on a bad example
+        assert callable(args._handler), argv
+    assert any(argv[0] == command for argv in examples)
+
+
+def test_help_examples_would_catch_a_bad_one():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["evaluate", "model.keras", "--per-classes"])
+
+
+def write_best_hyperparameters(search, **fields):
+    """A `best_hyperparameters.json` in the layout `tuning.tune` writes."""
+    config = training.TrainConfig(output=str(search / "best"), **fields)
+    search.mkdir()
+    best = {
+        "objective": "val_accuracy",
+        "direction": "max",
+        "score": 0.5,
+        "trial_id": "00",
+        "values": {"learning_rate": fields["learning_rate"]},
+        "train_flags": ["--learning-rate", str(fields["learning_rate"])],
+        "tuner": "random",
+        "trials": 1,
+        "config": config.to_dict(),
+    }
+    (search / "best_hyperparameters.json").write_text(json.dumps(best))
+    return search / "best_hyperparameters.json"
+
+
+def test_train_recipe_from_a_tune_search_then_evaluate_per_class(
+    capsys, tmp_path, fashion_dir
+):
+    path = write_best_hyperparameters(
+        tmp_path / "tune",
+        norm="abn",
+        learning_rate=0.0123,
+        width_multiplier=0.0625,
+        batch_size=32,
+        max_train_samples=64,
+        max_test_samples=64,
+        epochs=3,
+        data_dir=fashion_dir,
+    )
+    # The search's settings, --epochs overriding its 3; by default into tune/best.
+    argv = ["train", "--recipe", str(path), "--epochs", "1", "--verbose", "0"]
+    code, _, err = run_main(argv + ["--run-eagerly"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "tune" / "best" / "config.json") as stream:
+        config = json.load(stream)
+    assert (config["norm"], config["learning_rate"], config["epochs"]) == ("abn", 0.0123, 1)
+    assert config["width_multiplier"] == 0.0625 and config["max_train_samples"] == 64
+    # The search's directory works too; --output wins.
+    argv = ["train", "--recipe", str(tmp_path / "tune"), "--output", str(tmp_path / "o")]
+    code, _, err = run_main(argv + ["--epochs", "1", "--verbose", "0", "--run-eagerly"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "o" / "metrics.json") as stream:
+        metrics = json.load(stream)
+    assert metrics["norm"] == "abn"
+
+    model = str(tmp_path / "o" / "model.keras")
+    argv = ["evaluate", model, "--per-class", "--max-test-samples", "64", "--verbose", "0"]
+    code, out, err = run_main(argv + ["--data-dir", fashion_dir], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    accuracy = float(next(l for l in lines if l.startswith("test accuracy:")).split()[2])
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    table = lines[lines.index(next(l for l in lines if l.startswith("class"))) + 1 :][:10]
+    names = [row.rsplit(None, 2)[0] for row in table]
+    assert names == list(data.info("fashion_mnist").class_names)
+    samples = np.array([int(row.split()[-2]) for row in table])
+    accuracies = [row.split()[-1] for row in table]
+    assert samples.sum() == 64
+    # The per-class accuracies weighted by their samples give the accuracy back.
+    correct = sum(n * float(a) for n, a in zip(samples, accuracies) if a != "-")
+    assert correct / 64 == pytest.approx(accuracy, abs=1e-4)
+    seen = [float(a) for a in accuracies if a != "-"]
+    mean = float(next(l for l in lines if l.startswith("mean class accuracy:")).split()[-1])
+    assert mean == pytest.approx(np.mean(seen), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "recipe, fragment",
+    [
+        ("papers_best", "Unknown recipe 'papers_best'"),
+        ("missing/best_hyperparameters.json", "No best_hyperparameters.json"),
+    ],
+)
+def test_train_recipe_errors(recipe, fragment, capsys, tmp_path):
+    argv = ["train", "--recipe", recipe, "--output", str(tmp_path / "out")]
+    code, _, err = run_main(argv, capsys)
+    assert code == 2 and fragment in err and "Traceback" not in err, err

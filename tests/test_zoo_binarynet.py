@@ -5,6 +5,9 @@ import math
 import re
 from pathlib import Path
 
+import larq_nobn
+from larq_nobn.zoo import BinaryNet, binarynet
+
 import larq as lq
 import larq_compute_engine as lce
 import numpy as np
@@ -12,9 +15,6 @@ import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
-
-import larq_nobn
-from larq_nobn.zoo import BinaryNet, binarynet
 
 NORMS = ("bn", "abn", "bf", "none")
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

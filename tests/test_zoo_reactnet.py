@@ -2,15 +2,9 @@
 
 import re
 
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from larq_nobn import ABN, ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
 from larq_nobn.layers import QuantConv2D
-from larq_nobn.zoo import ReActNetA
-from larq_nobn.zoo import reactnet
+from larq_nobn.zoo import ReActNetA, reactnet
 from tests.helpers import randomize_non_kernel_weights
 from tests.zoo_checks import (
     NORMS,
@@ -21,6 +15,11 @@ from tests.zoo_checks import (
     per_sample_deviation,
     structured_images,
 )
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 # The MobileNet-V1 plan of ReActNet-A, written out independently of the model code:
 # channels after the stem and after each of the 13 blocks.

@@ -4,15 +4,9 @@ scalars, LCE conversion, serialization and a short BN-free training run."""
 import math
 import re
 
-import larq as lq
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from larq_nobn import ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
 from larq_nobn.blocks import HardTanh
-from larq_nobn.zoo import ResNet18
-from larq_nobn.zoo import resnet
+from larq_nobn.zoo import ResNet18, resnet
 from tests.helpers import randomize_non_kernel_weights
 from tests.zoo_checks import (
     NORMS,
@@ -23,6 +17,11 @@ from tests.zoo_checks import (
     per_sample_deviation,
     structured_images,
 )
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
 
 VARIANTS = ("reactnet", "abn_paper")
 TINY_WIDTH = {"reactnet": 0.25, "abn_paper": 0.2}  # 16-128 and 16-64 channels

@@ -148,13 +148,9 @@ two can differ until training moves the thresholds.
 import math
 import numbers
 
-import larq as lq
-import tensorflow as tf
-
 from larq_nobn.blocks import (
     NORM_EPSILON,
     NORM_MOMENTUM,
-    check_input_shape,
     check_norm,
     check_num_classes,
     normalize,
@@ -167,10 +163,21 @@ from larq_nobn.layers import (
     no_weight_clip_warning,
 )
 from larq_nobn.quantizers import ChannelScaledSign, RSign
+from larq_nobn.zoo.common import (
+    check_top,
+    features_output,
+    finish_model,
+    model_input,
+    top_output,
+)
+
+import larq as lq
+import tensorflow as tf
 
 __all__ = [
     "AGC_CLIP_FACTOR",
     "AGC_EXCLUDE",
+    "DEFAULT_INPUT_SHAPE",
     "BinaryNet",
     "MAXPOOL_THRESHOLD",
     "binarynet_channels",
@@ -187,6 +194,9 @@ AGC_EXCLUDE = r"(?:^|/)classifier/"
 #: expected standard deviation `sqrt(2/pi)` of a binary layer's output, of the sign
 #: thresholds after a 2x2 max-pool.
 MAXPOOL_THRESHOLD = 0.9981
+
+#: The `input_shape` of `BinaryNet` without `input_shape` and `input_tensor`: CIFAR's.
+DEFAULT_INPUT_SHAPE = (32, 32, 3)
 
 _BODY = (128, 128, 256, 256, 512)  # stem, conv1-conv4: scaled by the multiplier
 _TOP_CONV = 512  # conv5: scaled by min(multiplier, 1)
@@ -255,7 +265,7 @@ def _binary_kwargs(norm, pad_values, threshold=0.0, clip_latent_weights=False):
 
 def BinaryNet(
     norm="bn",
-    input_shape=(32, 32, 3),
+    input_shape=None,
     num_classes=10,
     width_multiplier=3,
     pad_values=1.0,
@@ -263,6 +273,11 @@ def BinaryNet(
     *,
     binary_classifier_input=False,
     clip_latent_weights=False,
+    input_tensor=None,
+    include_top=True,
+    pooling=None,
+    classifier_activation=None,
+    weights=None,
 ):
     """BinaryNet, the VGG-like binary network of the ABN paper's reference code.
 
@@ -279,9 +294,14 @@ def BinaryNet(
     ```
 
     # Arguments
-        norm: `"bn"`, `"abn"`, `"bf"` or `"none"`.
-        input_shape: `(height, width, channels)`, height and width at least 8.
-        num_classes: Number of classes (outputs are logits, no softmax).
+        norm: `"bn"`, `"abn"`, `"bf"` or `"none"`. The default, `"bn"`, is the
+            published architecture, which any Keras optimizer trains; it is the default
+            of every zoo model and of `larq-nobn train`, so that `BinaryNet()` and a
+            default training run build the same model (`"bf"` needs `larq_nobn.AGC`).
+        input_shape: `(height, width, channels)`, height and width at least 8; default
+            the shape of `input_tensor`, else `(32, 32, 3)`.
+        num_classes: Number of classes (outputs are logits, no softmax, unless
+            `classifier_activation="softmax"`).
         width_multiplier: Positive; 3 is the ABN paper's model, 1 Courbariaux's.
         pad_values: Value of the "same" padding of the binary convolutions, 1.0 (LCE's
             fast path) or 0.0 (the PyTorch reference).
@@ -292,17 +312,32 @@ def BinaryNet(
         clip_latent_weights: Not `"bf"`: larq's `ste_sign` weights (zero gradient
             beyond |w| = 1) with `weight_clip` instead of the reference's identity
             straight-through sign without clipping.
+        input_tensor: A tensor to build the model on, instead of a new `Input`; the
+            model's inputs are then its source inputs (see
+            `larq_nobn.zoo.common.model_input`).
+        include_top: `False`: the feature extractor, up to the normalization after
+            `conv5` (the map before `flatten`), for transfer learning.
+        pooling: With `include_top=False`: `None` (the `(H/8, W/8, channels)` map),
+            `"avg"` or `"max"` (global pooling to `(channels,)`).
+        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
+            `predictions`).
+        weights: `None` or the path of a weights file saved from the same
+            architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
+            `include_top=False` the file may be the whole model's.
 
     # Returns
-        A functional `tf.keras.Model` mapping images to `num_classes` logits.
+        A functional `tf.keras.Model` mapping images to `num_classes` logits (or the
+        features, with `include_top=False`).
 
     # Raises
         ValueError: for an unknown `norm`, a non-positive `width_multiplier`, a
-            `pad_values` other than 0.0 and 1.0, a bad `input_shape` or `num_classes`.
+            `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
+            `pooling` or `classifier_activation`, or `weights` that do not fit.
+        FileNotFoundError: No file at `weights`.
     """
     check_norm(norm)
+    check_top(include_top, pooling, classifier_activation)
     convs, dense = binarynet_channels(width_multiplier)
-    input_shape = check_input_shape(input_shape, min_size=8)  # three 2x2 max-pools
     num_classes = check_num_classes(num_classes)
     if pad_values not in _PAD_VALUES:
         raise ValueError(
@@ -313,8 +348,9 @@ def BinaryNet(
     bf = norm == "bf"
     Conv = ScaledWSQuantConv2D if bf else QuantConv2D
 
-    inputs = tf.keras.Input(shape=input_shape)
-    x = Conv(convs[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    # min_size 8: three 2x2 max-pools.
+    inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, min_size=8)
+    x = Conv(convs[0], 3, padding="same", use_bias=False, name="stem_conv")(x)
     x = normalize(x, norm, name="stem_norm")
 
     def binary(filters, kernel_size, name, threshold, **kwargs):
@@ -328,14 +364,24 @@ def BinaryNet(
         if i in _POOL_AFTER:
             x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
         x = normalize(x, norm, name=f"norm{i}")
+    name = name or f"binarynet_{norm}"
+    if not include_top:
+        x = features_output(x, pooling)
+        return finish_model(inputs, x, name, weights=weights, include_top=False)
+    x = _head(x, norm, dense, num_classes, binary, binary_classifier_input)
+    x = top_output(x, classifier_activation)
+    return finish_model(inputs, x, name, weights=weights)
 
+
+def _head(x, norm, dense, num_classes, binary, binary_classifier_input):
+    """`flatten`, `dense1`, `dense2` and the classifier, to the logits."""
     x = tf.keras.layers.Reshape((1, 1, -1), name="flatten")(x)
     for i, units in enumerate(dense, start=1):
         threshold = _POOLED_THRESHOLD if i == 1 else 0.0
         x = binary(units, 1, f"dense{i}", threshold)(x)
         x = normalize(x, norm, name=f"dense{i}_norm", head=True)
 
-    if bf:
+    if norm == "bf":
         x = ScaledWSQuantDense(
             num_classes, input_quantizer=RSign(), kernel_quantizer=None,
             use_bias=True, name="classifier",
@@ -353,5 +399,4 @@ def BinaryNet(
                 momentum=NORM_MOMENTUM, epsilon=NORM_EPSILON, center=False,
                 scale=False, name="classifier_norm",
             )(x)
-    x = tf.keras.layers.Flatten(name="logits")(x)
-    return tf.keras.Model(inputs, x, name=name or f"binarynet_{norm}")
+    return tf.keras.layers.Flatten(name="logits")(x)

@@ -1,12 +1,10 @@
 """ReActNet-A in the norm variants `bn`, `abn`, `bf` and `none`."""
 
-import tensorflow as tf
 
 from larq_nobn.blocks import (
     ALPHA,
     CLASSIFIER_REGEX,
     ExpectedVariance,
-    check_input_shape,
     check_norm,
     check_num_classes,
     check_pad_values,
@@ -16,8 +14,18 @@ from larq_nobn.blocks import (
     reactnet_block,
     scaled_width,
 )
+from larq_nobn.zoo.common import (
+    check_top,
+    features_output,
+    finish_model,
+    model_input,
+    top_output,
+)
 
-__all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "ReActNetA"]
+__all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "DEFAULT_INPUT_SHAPE", "ReActNetA"]
+
+#: The `input_shape` of `ReActNetA` without `input_shape` and `input_tensor`: ImageNet's.
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
 
 #: Adaptive gradient clipping factor for the `bf` variant: lambda = 0.02, the value of
 #: the BN-free paper's ImageNet scripts (used for all three of its variants there).
@@ -49,12 +57,18 @@ BLOCKS = (
 
 
 def ReActNetA(
-    norm="bf",
-    input_shape=(224, 224, 3),
+    norm="bn",
+    input_shape=None,
     num_classes=1000,
     pad_values=1.0,
     width_multiplier=1.0,
     name=None,
+    *,
+    input_tensor=None,
+    include_top=True,
+    pooling=None,
+    classifier_activation=None,
+    weights=None,
 ):
     """ReActNet-A: a binary MobileNet-V1 with RSign and RPReLU.
 
@@ -88,22 +102,39 @@ def ReActNetA(
     rather than 0. `pad_values=0.0` gives zero padding; LCE then runs only on ARM.
 
     # Arguments
-        norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`.
+        norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`. The default, `"bn"`, is the
+            published architecture, which any Keras optimizer trains; it is the default
+            of every zoo model and of `larq-nobn train` (`"bf"` needs `larq_nobn.AGC`).
         input_shape: `(height, width, channels)` of the input; 28x28 and up work (odd
-            feature maps are rounded up by every stride-2 stage).
+            feature maps are rounded up by every stride-2 stage). Default: the shape of
+            `input_tensor`, else `(224, 224, 3)`.
         num_classes: Number of classes.
         pad_values: Padding value of the binary 3x3 convolutions, 1.0 or 0.0.
         width_multiplier: Scales every width (32 x multiplier stem channels, rounded,
             and the doublings from there); < 1 gives small models for tests and CPU
             experiments.
         name: Model name, default `reactnet_a_{norm}`.
+        input_tensor: A tensor to build the model on, instead of a new `Input`; the
+            model's inputs are then its source inputs.
+        include_top: `False`: the feature extractor, up to the output of `block13`
+            (before the pooling and the classifier), for transfer learning.
+        pooling: With `include_top=False`: `None` (the `block13` feature map), `"avg"`
+            or `"max"` (global pooling to `(channels,)`).
+        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
+            `predictions`).
+        weights: `None` or the path of a weights file saved from the same
+            architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
+            `include_top=False` the file may be the whole model's.
 
     # Returns
-        A functional `tf.keras.Model` from images to logits.
+        A functional `tf.keras.Model` from images to logits (or the features, with
+        `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm` or `pad_values`, or an invalid `input_shape`,
-            `num_classes` or `width_multiplier`.
+        ValueError: for an unknown `norm`, `pad_values`, `pooling` or
+            `classifier_activation`, an invalid `input_shape`, `num_classes` or
+            `width_multiplier`, or `weights` that do not fit.
+        FileNotFoundError: No file at `weights`.
 
     # References
         - [ReActNet: Towards Precise Binary Neural Network with Generalized Activation
@@ -112,14 +143,14 @@ def ReActNetA(
           Normalization](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
-    input_shape = check_input_shape(input_shape)
+    check_top(include_top, pooling, classifier_activation)
+    inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
     check_pad_values(pad_values)
     base = scaled_width(STEM_FILTERS, width_multiplier)
     variance = ExpectedVariance(ALPHA) if norm == "bf" else None
 
-    inputs = tf.keras.Input(shape=input_shape, name="input")
-    x = full_precision_conv(base, 3, norm=norm, strides=2, name="stem_conv")(inputs)
+    x = full_precision_conv(base, 3, norm=norm, strides=2, name="stem_conv")(x)
     x = normalize(x, norm, "stem_norm")
     for i, (filters, strides) in enumerate(BLOCKS, start=1):
         x = reactnet_block(
@@ -131,5 +162,9 @@ def ReActNetA(
             pad_values=pad_values,
             name=f"block{i}",
         )
-    outputs = classifier(x, num_classes)
-    return tf.keras.Model(inputs, outputs, name=name or f"reactnet_a_{norm}")
+    name = name or f"reactnet_a_{norm}"
+    if not include_top:
+        x = features_output(x, pooling)
+        return finish_model(inputs, x, name, weights=weights, include_top=False)
+    x = top_output(classifier(x, num_classes), classifier_activation)
+    return finish_model(inputs, x, name, weights=weights)

@@ -3,8 +3,6 @@ ReActNet-18 of the BN-free paper and the CIFAR ResNet of the ABN paper."""
 
 import math
 
-import tensorflow as tf
-
 from larq_nobn.blocks import (
     ALPHA,
     CLASSIFIER_REGEX,
@@ -13,7 +11,6 @@ from larq_nobn.blocks import (
     binarynet_basic_block,
     bireal_block,
     check_choice,
-    check_input_shape,
     check_norm,
     check_num_classes,
     check_pad_values,
@@ -22,11 +19,21 @@ from larq_nobn.blocks import (
     normalize,
     scaled_width,
 )
+from larq_nobn.zoo.common import (
+    check_top,
+    features_output,
+    finish_model,
+    model_input,
+    top_output,
+)
+
+import tensorflow as tf
 
 __all__ = [
     "AGC_CLIP_FACTOR",
     "AGC_EXCLUDE",
     "BETA_SCHEDULES",
+    "DEFAULT_INPUT_SHAPE",
     "HEAD_POOLS",
     "STEMS",
     "VARIANTS",
@@ -45,6 +52,8 @@ AGC_CLIP_FACTOR = 0.04
 AGC_EXCLUDE = CLASSIFIER_REGEX
 
 VARIANTS = ("reactnet", "abn_paper")
+#: The `input_shape` of `ResNet18` without `input_shape` and `input_tensor`: CIFAR's.
+DEFAULT_INPUT_SHAPE = (32, 32, 3)
 STEMS = ("cifar", "imagenet")
 
 #: Widths of the stages at width 1.
@@ -110,8 +119,8 @@ def reactnet18_betas(depths=(REACTNET_DEPTH,) * 4, alpha=ALPHA, schedule="refere
 
 
 def ResNet18(
-    norm="bf",
-    input_shape=(32, 32, 3),
+    norm="bn",
+    input_shape=None,
     num_classes=10,
     variant="reactnet",
     stem=None,
@@ -123,6 +132,11 @@ def ResNet18(
     beta_schedule="reference",
     head_pool="reference",
     clip_latent_weights=False,
+    input_tensor=None,
+    include_top=True,
+    pooling=None,
+    classifier_activation=None,
+    weights=None,
 ):
     """Binary ResNet-18: ReActNet-18 (`variant="reactnet"`) or the ABN paper's ResNet.
 
@@ -180,8 +194,11 @@ def ResNet18(
     is the pooling above + the plain dense `classifier`.
 
     # Arguments
-        norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`.
-        input_shape: `(height, width, channels)`; 28x28 and up work.
+        norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`. The default, `"bn"`, is the
+            published architecture, which any Keras optimizer trains; it is the default
+            of every zoo model and of `larq-nobn train` (`"bf"` needs `larq_nobn.AGC`).
+        input_shape: `(height, width, channels)`; 28x28 and up work. Default: the
+            shape of `input_tensor`, else `(32, 32, 3)`.
         num_classes: Number of classes.
         variant: `"reactnet"` or `"abn_paper"`.
         stem: `"cifar"`, `"imagenet"` or None: `"cifar"` for inputs of at most 64x64
@@ -198,14 +215,28 @@ def ResNet18(
         head_pool: abn_paper only: one of `HEAD_POOLS`.
         clip_latent_weights: abn_paper only: larq's clipped `ste_sign` + `weight_clip`
             for the binary weights instead of the reference's identity STE.
+        input_tensor: A tensor to build the model on, instead of a new `Input`; the
+            model's inputs are then its source inputs.
+        include_top: `False`: the feature extractor, up to the output of the last
+            block (before the head's pooling and classifier), for transfer learning.
+        pooling: With `include_top=False`: `None` (the last block's feature map),
+            `"avg"` or `"max"` (global pooling to `(channels,)`).
+        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
+            `predictions`).
+        weights: `None` or the path of a weights file saved from the same
+            architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
+            `include_top=False` the file may be the whole model's.
 
     # Returns
-        A functional `tf.keras.Model` from images to logits.
+        A functional `tf.keras.Model` from images to logits (or the features, with
+        `include_top=False`).
 
     # Raises
         ValueError: for an unknown `norm`, `variant`, `stem`, `pad_values`,
-            `beta_schedule` or `head_pool`, or an invalid `input_shape`, `num_classes`
-            or `width_multiplier`.
+            `beta_schedule`, `head_pool`, `pooling` or `classifier_activation`, an
+            invalid `input_shape`, `num_classes` or `width_multiplier`, or `weights`
+            that do not fit.
+        FileNotFoundError: No file at `weights`.
 
     # References
         - [Bi-Real Net](https://arxiv.org/abs/1808.00278)
@@ -215,37 +246,40 @@ def ResNet18(
     """
     check_norm(norm)
     check_choice(variant, VARIANTS, "variant")
-    input_shape = check_input_shape(input_shape)
+    check_top(include_top, pooling, classifier_activation)
+    inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
     check_pad_values(pad_values)
     if stem is None:
-        small = all(d is not None and d <= CIFAR_STEM_MAX_SIZE for d in input_shape[:2])
+        small = all(d is not None and d <= CIFAR_STEM_MAX_SIZE for d in x.shape[1:3])
         stem = "cifar" if small or variant == "abn_paper" else "imagenet"
     check_choice(stem, STEMS if variant == "reactnet" else ("cifar",), "stem")
     check_choice(beta_schedule, BETA_SCHEDULES, "beta_schedule")
     check_choice(head_pool, HEAD_POOLS, "head_pool")
-    inputs = tf.keras.Input(shape=input_shape, name="input")
-    common = dict(
-        norm=norm, num_classes=num_classes, pad_values=pad_values,
-        width_multiplier=width_multiplier,
-    )
+    common = dict(norm=norm, pad_values=pad_values, width_multiplier=width_multiplier)
     if variant == "reactnet":
-        outputs = _reactnet18(
-            inputs, stem=stem, float_shortcut=float_shortcut,
-            beta_schedule=beta_schedule, **common,
-        )
-    else:
-        outputs = _abn_paper_resnet(
-            inputs, head_pool=head_pool, clip_latent_weights=clip_latent_weights,
+        x = _reactnet18(
+            x, stem=stem, float_shortcut=float_shortcut, beta_schedule=beta_schedule,
             **common,
         )
-    return tf.keras.Model(inputs, outputs, name=name or f"resnet18_{variant}_{norm}")
+    else:
+        x = _abn_paper_resnet(x, clip_latent_weights=clip_latent_weights, **common)
+    name = name or f"resnet18_{variant}_{norm}"
+    if not include_top:
+        x = features_output(x, pooling)
+        return finish_model(inputs, x, name, weights=weights, include_top=False)
+    if variant == "reactnet":
+        x = classifier(x, num_classes)
+    else:
+        x = _abn_paper_head(x, norm, num_classes, head_pool)
+    x = top_output(x, classifier_activation)
+    return finish_model(inputs, x, name, weights=weights)
 
 
 def _reactnet18(
-    x, *, norm, num_classes, stem, pad_values, width_multiplier, float_shortcut,
-    beta_schedule,
+    x, *, norm, stem, pad_values, width_multiplier, float_shortcut, beta_schedule
 ):
+    """The stem and the 16 residuals of ReActNet-18, to the last block's output."""
     base = scaled_width(REACTNET_WIDTHS[0], width_multiplier)
     if stem == "cifar":
         x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
@@ -267,13 +301,12 @@ def _reactnet18(
                 float_shortcut=float_shortcut,
                 name=f"stage{s + 1}_block{r + 1}",
             )
-    return classifier(x, num_classes)
+    return x
 
 
-def _abn_paper_resnet(
-    x, *, norm, num_classes, pad_values, width_multiplier, head_pool,
-    clip_latent_weights,
-):
+def _abn_paper_resnet(x, *, norm, pad_values, width_multiplier, clip_latent_weights):
+    """The stem and the 6 BasicBlocks of the ABN paper's ResNet, to the last block's
+    output (without its norm + HardTanh: the head's take their place)."""
     base = scaled_width(ABN_PAPER_WIDTHS[0], width_multiplier)
     x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
     x = normalize(x, norm, "stem_norm")
@@ -293,6 +326,11 @@ def _abn_paper_resnet(
                 clip_latent_weights=clip_latent_weights,
                 name=f"stage{s + 1}_block{b + 1}",
             )
+    return x
+
+
+def _abn_paper_head(x, norm, num_classes, head_pool):
+    """The head of the ABN paper's ResNet: pool, norm + HardTanh, classifier, norm."""
     x = _abn_paper_pool(x, head_pool)
     if norm == "bf":
         return classifier(x, num_classes, pool=False)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from larq_nobn import deploy
 from larq_nobn.cli import argtypes
-from larq_nobn.cli.common import arg_or_default, report_error
+from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.saving import save_json
+
+#: The example invocations that end `--help` (without the program name).
+EXAMPLES = (
+    "benchmark model.tflite --threads 1 2 4",
+    "benchmark model.tflite --keras-model runs/default/model.keras --json bench.json",
+)
 
 
 def add_parser(subparsers):
     """Adds `benchmark` to an argparse subparsers object and returns its parser."""
     parser = subparsers.add_parser(
         "benchmark",
+        **examples_epilog(EXAMPLES),
         help="time an LCE .tflite on this host (and its float baseline)",
         description=(
             "Time an LCE .tflite (batch 1) with LCE's interpreter on this host: median, "

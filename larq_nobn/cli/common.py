@@ -2,6 +2,7 @@
 exceptions that count as bad input, the error line of `convert` / `benchmark` and the
 logging set-up of the command line."""
 
+import argparse
 import logging
 import sys
 
@@ -19,6 +20,29 @@ USAGE_ERRORS = (
     IsADirectoryError,
     FileExistsError,
 )
+
+
+EXAMPLES_HEADING = "examples:"
+
+
+class ExamplesHelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, except that the examples epilog keeps its lines (the
+    description is wrapped as usual; `RawDescriptionHelpFormatter` would keep both)."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith(EXAMPLES_HEADING):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def examples_epilog(examples) -> dict:
+    """The `add_parser` keywords that end a command's `--help` with `examples`: an
+    `epilog` listing them (one `larq-nobn ...` line each, after `EXAMPLES_HEADING`)
+    and the formatter that keeps those lines."""
+    lines = "\n".join(f"  {PROG} {example}" for example in examples)
+    return dict(
+        epilog=f"{EXAMPLES_HEADING}\n{lines}", formatter_class=ExamplesHelpFormatter
+    )
 
 
 def dataset_names() -> str:

@@ -7,18 +7,26 @@ from pathlib import Path
 
 from larq_nobn import deploy
 from larq_nobn.cli import argtypes
-from larq_nobn.cli.common import arg_or_default, report_error
+from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.formats import KERAS_MODEL_KINDS
 from larq_nobn.deploy.int8_edges import check_inference_type, check_int8_range
 from larq_nobn.deploy.loading import model_format
 from larq_nobn.deploy.saving import save_json
 
+#: The example invocations that end `--help` (without the program name).
+EXAMPLES = (
+    "convert runs/default/model.keras -o model.tflite",
+    "convert runs/bf/model.keras --verify-dataset fashion_mnist --json report.json",
+    "convert runs/bf/model.keras --inference-input-type int8 --int8-range -3 3",
+)
+
 
 def add_parser(subparsers):
     """Adds `convert` to an argparse subparsers object and returns its parser."""
     parser = subparsers.add_parser(
         "convert",
+        **examples_epilog(EXAMPLES),
         help="convert a Keras model to an LCE .tflite with a report",
         description=(
             "Convert a Keras model with Larq Compute Engine and report the op histogram "

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from larq_nobn import training
+from larq_nobn.cli.common import examples_epilog
+
+#: The example invocations that end `--help` (without the program name).
+EXAMPLES = (
+    "recipes",
+    "train --recipe bnn_nobn_reactnet18_cifar --output runs/reactnet18",
+)
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "recipes",
+        **examples_epilog(EXAMPLES),
         help="list the papers' training recipes (for train --recipe)",
         description="List the recipes that `larq-nobn train --recipe NAME` applies.",
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 
-from larq_nobn import training
+from larq_nobn import training, tuning
 from larq_nobn.cli import argtypes
-from larq_nobn.cli.common import PROG
+from larq_nobn.cli.common import PROG, examples_epilog
 from larq_nobn.cli.options import (
     add_data_options,
     add_length_options,
@@ -15,10 +16,18 @@ from larq_nobn.cli.options import (
     config_fields,
 )
 
+#: The example invocations that end `--help` (without the program name).
+EXAMPLES = (
+    "train --norm bf --epochs 5 --output runs/bf",
+    "train --recipe abn_paper --seeds 0 1 2 --output runs/abn_paper",
+    "train --recipe runs/tune/best_hyperparameters.json --epochs 20",
+)
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train",
+        **examples_epilog(EXAMPLES),
         help="train a model (defaults: a small BinaryNet on Fashion-MNIST, offline)",
         description=(
             "Train a zoo model and write log.csv, tensorboard/, checkpoints/, "
@@ -96,8 +105,11 @@ def _add_distillation_options(kd):
 def _add_run_options(run):
     run.add_argument(
         "--recipe",
-        choices=tuple(training.RECIPES),
-        help="a paper's settings (see `larq-nobn recipes`); explicit options win",
+        metavar="NAME|PATH",
+        help=f"a paper's settings ({', '.join(training.RECIPES)}; see `larq-nobn "
+        "recipes`), or the best_hyperparameters.json of a `larq-nobn tune` search (or "
+        "its directory): its best configuration, by default into the search's best/ "
+        "folder; explicit options win",
     )
     run.add_argument(
         "--seeds",
@@ -149,22 +161,46 @@ def _add_run_options(run):
     )
 
 
+def recipe_config(recipe: str, explicit: dict) -> training.TrainConfig:
+    """The `TrainConfig` of `--recipe` with the explicit options (`output` among them,
+    if given) overriding it: a built-in recipe's (default output
+    `training.DEFAULT_OUTPUT`), or the best configuration of a tune search (a
+    `best_hyperparameters.json` or its directory; default output the search's
+    `best/`).
+
+    # Raises
+        ValueError: Neither a recipe name nor a file or directory.
+        FileNotFoundError: A directory without `best_hyperparameters.json`.
+    """
+    if recipe in training.RECIPES:
+        explicit = {"output": training.DEFAULT_OUTPUT, **explicit}
+        return training.config_from_recipe(recipe, **explicit)
+    if recipe.endswith(".json") or os.path.exists(recipe):
+        return tuning.read_best_config(recipe).replace(**explicit)
+    raise ValueError(
+        f"Unknown recipe {recipe!r}: expected one of {', '.join(training.RECIPES)}, or "
+        f"the {tuning.BEST_FILE} of a `larq-nobn tune` search."
+    )
+
+
 def run(args) -> int:
     """Runs `larq-nobn train`; returns the exit status."""
     explicit = {k: v for k, v in vars(args).items() if k in config_fields()}
     if explicit.get("two_step") is False:
         del explicit["two_step"]
-    output = explicit.pop("output", training.DEFAULT_OUTPUT)
+    output = explicit.get("output", training.DEFAULT_OUTPUT)
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other.")
     if args.resume:
+        explicit.pop("output", None)
         config = training.resume_config(output, **explicit)
     else:
         recipe = explicit.pop("recipe", None)
         if recipe is not None:
-            config = training.config_from_recipe(recipe, output=output, **explicit)
+            config = recipe_config(recipe, explicit)
         else:
-            config = training.TrainConfig(output=output, **explicit)
+            config = training.TrainConfig(**{"output": output, **explicit})
+        output = config.output
     hint = shlex.join([PROG, "train", "--output", output, "--resume"])
     training.train(
         config,

@@ -6,6 +6,7 @@ import argparse
 
 from larq_nobn import training, tuning
 from larq_nobn.cli import argtypes
+from larq_nobn.cli.common import examples_epilog
 from larq_nobn.cli.options import (
     add_data_options,
     add_length_options,
@@ -13,10 +14,18 @@ from larq_nobn.cli.options import (
     config_fields,
 )
 
+#: The example invocations that end `--help` (without the program name).
+EXAMPLES = (
+    "tune --norm bf --epochs 2 --max-trials 8 --output runs/tune",
+    "tune --search learning_rate=1e-4:1e-2 norm=abn,bf --validation-split 0.1",
+    "tune --output runs/tune --resume --max-trials 12",
+)
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "tune",
+        **examples_epilog(EXAMPLES),
         help="search training hyperparameters with keras-tuner",
         description=(
             "Search the learning rate, the AGC clip factor (norm bf), BinaryNet's "

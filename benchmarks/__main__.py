@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
-
 from benchmarks import (
     accuracy,
     balance,

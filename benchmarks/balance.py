@@ -8,7 +8,6 @@ cached runs of section 1, which trained without the callback."""
 from __future__ import annotations
 
 from benchmarks import models
-
 from larq_nobn import data
 from larq_nobn.diagnostics import ActivationBalance
 

@@ -13,7 +13,6 @@ elementwise multiplications).
 from __future__ import annotations
 
 from benchmarks import models, timing
-
 from larq_nobn.optimizers import AGC
 from larq_nobn.training import zoo_agc_settings
 

@@ -5,7 +5,6 @@ initialization of every variant, on one batch of real Fashion-MNIST images, thro
 from __future__ import annotations
 
 from benchmarks import claims, models
-
 from larq_nobn.diagnostics import weight_gradient_norms
 
 

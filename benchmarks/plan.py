@@ -4,16 +4,16 @@
 Budget of `FULL` on 2 cores (step times measured on this 2-core machine under a load
 of ~3, batch 128, 28x28x1 Fashion-MNIST; one epoch is 469 steps):
 
-| piece | arithmetic | minutes |
+| piece | arithmetic | min |
 |---|---|---:|
-| 1. BinaryNet x0.25, 4 norms x 3 seeds x 3 epochs | 12 runs x ~8.5 min | ~102 |
-| 1. ... of which bn/abn/none are cached by the job on main | 3 bf runs x ~8.5 min | ~26 |
-| 1. ReActNet-18 x0.125, 4 norms x 3 seeds x 1 epoch | 0.25-0.27 s/step x 469 + eval + tracing ~ 2.5 min, x 12 | ~30 |
+| 1. BinaryNet x0.25, 4 norms x 3 seeds x 3 ep. | 12 runs x ~8.5 min | ~102 |
+| 1. ... bn/abn/none cached by the job on main | 3 bf runs x ~8.5 min | ~26 |
+| 1. ReActNet-18 x0.125, 4 norms x 3 seeds x 1 ep. | (469 x 0.27 s + eval, tracing) x 12 | ~30 |
 | 2. gradient norms at init, 8 models x 1 batch | | ~1 |
 | 3. activation balance, bn and abn x 300 steps | 2 x 300 x 0.28 s + probes | ~4 |
-| 4. step times, 5 variants x 2 models, 5 rounds x 2 steps | BinaryNet x1 ~3 s/step at 32x32 | ~6 |
-| 5. batch 8 vs 128, bf and bn, 1 epoch of 30,000 images | batch 8: 3750 x 0.029 s; batch 128: 235 x 0.28 s; x 2 | ~6 |
-| 6. 8 trained models, 3 conversions, latency 1 and 2 threads | | ~5 |
+| 4. step times, 5 variants x 2 models | 5 rounds x 2 steps, x1 ~3 s/step | ~6 |
+| 5. batch 8 vs 128, bf and bn, 30,000 images | (3750 x 0.029 + 235 x 0.28 s) x 2 | ~6 |
+| 6. 8 trained models, 3 conversions, latency | 1 and 2 threads | ~5 |
 
 With the nine cached BinaryNet runs the full report takes ~80 minutes; from an empty
 cache it takes ~155 minutes, over the 2-hour budget. The closest plan that fits from

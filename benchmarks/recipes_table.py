@@ -38,7 +38,8 @@ def rows() -> list[dict]:
          "command": command, "run_here": NOT_RUN}
         for paper, model, dataset, top1, command in ROWS
     ]
-    for model, flag in (("BinaryNet x3", ""), ("ResNet-18", " --model resnet18")):
+    for model, flag, short in (("BinaryNet x3", "", "bnn"),
+                               ("ResNet-18", " --model resnet18", "r18")):
         for norm in ("abn", "bn"):
             for dataset, option in ABN_DATASETS:
                 table.append({
@@ -47,7 +48,8 @@ def rows() -> list[dict]:
                     "dataset": dataset,
                     "reported_top1": None,
                     "command": f"larq-nobn train --recipe abn_paper{flag} --norm {norm} "
-                    f"--dataset {option} --seeds 0 1 2 3 4 --output runs/abn-{norm}",
+                    f"--dataset {option} --seeds 0 1 2 3 4 "
+                    f"--output runs/abn-{short}-{norm}-{option.split()[0]}",
                     "run_here": NOT_RUN,
                 })
     return table

@@ -10,11 +10,12 @@ FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 RUN_DIR ?= runs/default
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test lint setup data clean help
+.PHONY: run test lint setup data clean help bench
 
 help:
 	@echo "make run   - set up, fetch Fashion-MNIST (Debian package) and train/evaluate the default model"
 	@echo "make test  - set up, lint (ruff) and run the test suite"
+	@echo "make bench - regenerate BENCHMARKS.md, benchmarks/plots/ and benchmarks/results.json (BENCH_ARGS=--quick: <10 min)"
 
 setup: $(STAMP)
 
@@ -46,6 +47,9 @@ lint: setup
 
 test: setup data lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+bench: setup data
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

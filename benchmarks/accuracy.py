@@ -6,6 +6,8 @@ trained again, and an interrupted one resumes from its last checkpoint, so a gri
 takes hours can span sessions. `summarize` gives mean +- std per variant.
 
     python benchmarks/accuracy.py --norms bn abn none --seeds 0 1 2   # issue 9 grid
+
+`run_grid` is section 1 of the reproduction report (`python -m benchmarks`).
 """
 
 from __future__ import annotations
@@ -59,15 +61,74 @@ def record(settings: dict, metrics: dict) -> dict:
 
 
 def train_cached(settings: dict, root: Path = ROOT, verbose: int = 2) -> dict:
-    """Trains one run unless it finished before; returns its `record`."""
+    """Trains one run unless it finished before; returns its `record`, with `cached`
+    (read back from an earlier run) and `run_dir` added."""
     output = root / run_key(settings)
     metrics_path = output / "metrics.json"
-    if not metrics_path.exists():
+    cached = metrics_path.exists()
+    if not cached:
         config = training.TrainConfig(output=str(output), **settings)
         resume = (output / "config.json").exists()
         training.train(config, resume=resume, overwrite=not resume, verbose=verbose)
     metrics = json.loads(metrics_path.read_text())
-    return record(settings, metrics)
+    return {**record(settings, metrics), "cached": cached, "run_dir": str(output)}
+
+
+def curves(run_dir) -> dict:
+    """The per-epoch `log.csv` of a run as `{column: [values]}` (epoch 1 first)."""
+    rows = training.read_log(str(Path(run_dir) / "log.csv"))
+    columns = sorted({key for row in rows for key in row})
+    return {key: [row.get(key) for row in rows] for key in columns}
+
+
+def binarynet_settings(plan, norm: str, seed: int) -> dict:
+    """Section 1's BinaryNet run: `BINARYNET_RECIPE` at the plan's width and epochs."""
+    return dict(
+        BINARYNET_RECIPE,
+        width_multiplier=plan.binarynet_width,
+        epochs=plan.binarynet_epochs,
+        norm=norm,
+        seed=seed,
+        **subset(plan),
+    )
+
+
+def resnet_settings(plan, norm: str, seed: int) -> dict:
+    """Section 1's ReActNet-18 run: BinaryNet's recipe with ResNet-18 (variant
+    reactnet, CIFAR stem) at the plan's width and epochs."""
+    return dict(
+        BINARYNET_RECIPE,
+        model="resnet18",
+        variant="reactnet",
+        width_multiplier=plan.resnet_width,
+        epochs=plan.resnet_epochs,
+        norm=norm,
+        seed=seed,
+        **subset(plan),
+    )
+
+
+def subset(plan) -> dict:
+    """The plan's `max_train_samples` / `max_test_samples` that are set."""
+    return {
+        name: getattr(plan, name)
+        for name in ("max_train_samples", "max_test_samples")
+        if getattr(plan, name)
+    }
+
+
+def run_grid(plan, root: Path = ROOT, verbose: int = 2) -> list[dict]:
+    """Section 1: every (model, norm, seed) of the plan, seed-major; each record gets
+    its per-epoch `curves`."""
+    records = []
+    for seed in plan.seeds:
+        makers = {"binarynet": binarynet_settings, "resnet18": resnet_settings}
+        for make in (makers[model] for model in plan.models):
+            for norm in plan.norms:
+                run = train_cached(make(plan, norm, seed), root, verbose)
+                run["curves"] = curves(run["run_dir"])
+                records.append(run)
+    return records
 
 
 def summarize(records: list[dict]) -> dict:

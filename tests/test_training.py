@@ -101,7 +101,7 @@ def test_config_json_round_trip():
         (dict(epochs=0), "epochs"),
         (dict(batch_size=2.5), "batch_size"),
         (dict(learning_rate=-1.0), "learning_rate"),
-        (dict(model="resnet18", width_multiplier=2.0), "binarynet"),
+        (dict(model="reactnet_a", width_multiplier=2.0), "binarynet, resnet18"),
         (dict(variant="abn_paper"), "resnet18"),
         (dict(agc_clip_factor=-0.1), "agc_clip_factor"),
         (dict(agc_clip_factor="sometimes"), "sometimes"),
@@ -117,6 +117,21 @@ def test_config_json_round_trip():
 def test_config_rejects_bad_values(changes, fragment):
     with pytest.raises(ValueError, match=fragment):
         TrainConfig(**changes)
+
+
+def test_resnet18_width_multiplier_reaches_the_zoo():
+    """ReActNet-18 at width 0.25: stage widths 64-128-256-512 become 16-32-64-128, and
+    the run's metrics record the width (`resolved_width_multiplier`)."""
+    config = TrainConfig(model="resnet18", width_multiplier=0.25, norm="bn")
+    assert config.resolved_width_multiplier == 0.25
+    assert TrainConfig(model="resnet18").resolved_width_multiplier is None
+    model = training.build_model(config, (28, 28, 1), 10)
+    widths = {
+        layer.filters
+        for layer in model.layers
+        if isinstance(layer, lq.layers.QuantConv2D) and layer.kernel_size == (3, 3)
+    }
+    assert max(widths) == 128 and 16 in widths
 
 
 def test_config_from_dict_rejects_unknown_keys():

@@ -44,7 +44,7 @@ def add_model_options(parser: argparse.ArgumentParser):
         type=argtypes.number,
         metavar="W",
         help=f"BinaryNet width (default {training.DEFAULT_BINARYNET_WIDTH}; 3 is the "
-        "ABN paper's)",
+        "ABN paper's) or ResNet-18 width (default 1)",
     )
     group.add_argument(
         "--variant",

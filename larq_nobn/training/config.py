@@ -38,6 +38,7 @@ __all__ = [
     "SCHEDULES",
     "STRATEGIES",
     "WEIGHTS",
+    "WIDTH_MODELS",
     "TrainConfig",
     "is_int",
     "is_number",
@@ -73,6 +74,8 @@ DEFAULT_OUTPUT = os.path.join("runs", "default")
 #: Width of BinaryNet when `width_multiplier` is not given (the zoo's own default, 3,
 #: is the ABN paper's size: `--recipe abn_paper` selects it).
 DEFAULT_BINARYNET_WIDTH = 0.25
+#: Models whose width `width_multiplier` sets.
+WIDTH_MODELS = ("binarynet", "resnet18")
 #: AGC clip factor for `bf` models when neither the config nor the zoo gives one
 #: (REFERENCE.md 1.1: 0.02 in the ImageNet scripts of "BNN - BN = ?").
 FALLBACK_AGC_CLIP_FACTOR = 0.02
@@ -133,8 +136,8 @@ class TrainConfig:
             is shuffled and augmented with `epoch_seed(seed, e)`).
         seeds: If given, one run per seed in `output/seed_K/` and a `summary.json`.
         output: Output directory.
-        width_multiplier: BinaryNet's width (`None`: `DEFAULT_BINARYNET_WIDTH`). Only
-            for `binarynet`.
+        width_multiplier: The width of BinaryNet (`None`: `DEFAULT_BINARYNET_WIDTH`) or
+            of ResNet-18 (`None`: the zoo's 1). Only for `WIDTH_MODELS`.
         variant: ResNet-18 variant, one of `RESNET18_VARIANTS` (`None`: the zoo's
             default). Only for `resnet18`.
         optimizer: One of `OPTIMIZERS`; `sgd` uses momentum 0.9.
@@ -300,10 +303,10 @@ class TrainConfig:
 
     def _validate_model_options(self):
         if self.width_multiplier is not None:
-            if self.model != "binarynet":
+            if self.model not in WIDTH_MODELS:
                 raise ValueError(
-                    f"`width_multiplier` applies to model 'binarynet' only, not to "
-                    f"{self.model!r}."
+                    f"`width_multiplier` applies to model(s) {', '.join(WIDTH_MODELS)} "
+                    f"only, not to {self.model!r}."
                 )
             if not is_number(self.width_multiplier) or not self.width_multiplier > 0:
                 raise ValueError(
@@ -366,10 +369,9 @@ class TrainConfig:
     # ---------------------------------------------------------------------------------
     @property
     def resolved_width_multiplier(self) -> float | None:
-        """BinaryNet's width (`DEFAULT_BINARYNET_WIDTH` if unset); `None` otherwise."""
-        if self.model != "binarynet":
-            return None
-        if self.width_multiplier is None:
+        """The width: BinaryNet's `DEFAULT_BINARYNET_WIDTH` if unset, ResNet-18's
+        `width_multiplier` if set; `None` otherwise (the zoo's width 1)."""
+        if self.model == "binarynet" and self.width_multiplier is None:
             return DEFAULT_BINARYNET_WIDTH
         return self.width_multiplier
 

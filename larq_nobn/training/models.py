@@ -45,7 +45,7 @@ def build_model(config: TrainConfig, input_shape, num_classes: int) -> tf.keras.
     kwargs = dict(
         norm=config.norm, input_shape=tuple(input_shape), num_classes=num_classes
     )
-    if config.model == "binarynet":
+    if config.resolved_width_multiplier is not None:
         kwargs["width_multiplier"] = config.resolved_width_multiplier
     if config.model == "resnet18" and config.variant is not None:
         kwargs["variant"] = config.variant

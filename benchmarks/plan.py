@@ -1,0 +1,125 @@
+"""The sizes of the reproduction report: `FULL` (`make bench`), `QUICK` (`--quick`) and
+`TINY` (the test suite).
+
+Budget of `FULL` on 2 cores (step times measured on this 2-core machine under a load
+of ~3, batch 128, 28x28x1 Fashion-MNIST; one epoch is 469 steps):
+
+| piece | arithmetic | min |
+|---|---|---:|
+| 1. BinaryNet x0.25, 4 norms x 3 seeds x 3 ep. | 12 runs x ~8.5 min | ~102 |
+| 1. ... bn/abn/none cached by the job on main | 3 bf runs x ~8.5 min | ~26 |
+| 1. ReActNet-18 x0.125, 4 norms x 3 seeds x 1 ep. | (469 x 0.27 s + eval, tracing) x 12 | ~30 |
+| 2. gradient norms at init, 8 models x 1 batch | | ~1 |
+| 3. activation balance, bn and abn x 300 steps | 2 x 300 x 0.28 s + probes | ~4 |
+| 4. step times, 5 variants x 2 models | 5 rounds x 2 steps, x1 ~3 s/step | ~6 |
+| 5. batch 8 vs 128, bf and bn, 30,000 images | (3750 x 0.029 + 235 x 0.28 s) x 2 | ~6 |
+| 6. 8 trained models, 3 conversions, latency | 1 and 2 threads | ~5 |
+
+With the nine cached BinaryNet runs the full report takes ~80 minutes; from an empty
+cache it takes ~155 minutes, over the 2-hour budget. The closest plan that fits from
+scratch is `--binarynet-epochs 2` (12 x ~5.7 min = ~68 min for BinaryNet, ~120 in all;
+its runs get their own cache keys, so it does not reuse the 3-epoch runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+NORMS = ("bn", "abn", "bf", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Every size the report depends on (see the module docstring for the budget).
+
+    # Arguments
+        name: `full`, `quick` or `tiny`.
+        seeds: Seeds of the accuracy runs (section 1).
+        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `resnet18`).
+        norms: Variants compared in every section.
+        binarynet_width, binarynet_epochs: BinaryNet of section 1 (3, batch 128, Adam
+            1e-3, no augmentation: the issue's recipe and the cache's).
+        resnet_width, resnet_epochs: ReActNet-18 of section 1.
+        max_train_samples, max_test_samples: Subsets of Fashion-MNIST (`None`: all).
+        gradient_batch: Images of the one batch of section 2.
+        balance_steps, balance_every: Training steps of section 3 and how often the
+            fractions are recorded.
+        cost_binarynet_width, cost_resnet_width, cost_batch, cost_image, cost_rounds,
+            cost_repeats: Section 4 (images `cost_image` x `cost_image` x 3).
+        batch_sizes, batch_epochs, batch_train_samples: Section 5.
+        latency_runs: Timed interpreter runs per model and thread count (section 6).
+    """
+
+    name: str
+    seeds: tuple = (0, 1, 2)
+    models: tuple = ("binarynet", "resnet18")
+    norms: tuple = NORMS
+    binarynet_width: float = 0.25
+    binarynet_epochs: int = 3
+    resnet_width: float = 0.125
+    resnet_epochs: int = 1
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    gradient_batch: int = 64
+    balance_steps: int = 300
+    balance_every: int = 25
+    cost_binarynet_width: float = 1.0
+    cost_resnet_width: float = 0.125
+    cost_batch: int = 128
+    cost_image: int = 32
+    cost_rounds: int = 5
+    cost_repeats: int = 2
+    batch_sizes: tuple = (8, 128)
+    batch_epochs: int = 1
+    batch_train_samples: int | None = 30000
+    latency_runs: int = 50
+
+    def replace(self, **changes) -> Plan:
+        return dataclasses.replace(self, **changes)
+
+
+FULL = Plan("full")
+
+QUICK = Plan(
+    "quick",
+    seeds=(0, 1),
+    binarynet_width=0.125,
+    binarynet_epochs=1,
+    resnet_width=0.0625,
+    max_train_samples=2000,
+    max_test_samples=1000,
+    gradient_batch=32,
+    balance_steps=30,
+    balance_every=10,
+    cost_binarynet_width=0.25,
+    cost_resnet_width=0.0625,
+    cost_batch=32,
+    cost_rounds=3,
+    cost_repeats=1,
+    batch_train_samples=1000,
+    latency_runs=10,
+)
+
+TINY = QUICK.replace(
+    name="tiny",
+    seeds=(0,),
+    models=("binarynet",),
+    norms=("bn", "none"),
+    binarynet_width=0.0625,
+    resnet_width=0.03125,
+    max_train_samples=256,
+    max_test_samples=256,
+    gradient_batch=16,
+    balance_steps=6,
+    balance_every=3,
+    cost_binarynet_width=0.0625,
+    cost_resnet_width=0.03125,
+    cost_batch=8,
+    cost_image=28,
+    cost_rounds=2,
+    batch_sizes=(8, 32),
+    batch_train_samples=128,
+    latency_runs=3,
+)
+
+PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

@@ -1,0 +1,221 @@
+"""`BENCHMARKS.md` and `results.json` from the results of the sections."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from benchmarks.models import LABELS
+
+
+def finite_json(value, path="", dropped=None):
+    """`value` with every non-finite float replaced by `None` (JSON has no NaN); the
+    paths of the replaced ones are appended to `dropped`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if dropped is not None:
+            dropped.append(path)
+        return None
+    if isinstance(value, dict):
+        return {str(k): finite_json(v, f"{path}/{k}", dropped) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v, f"{path}/{i}", dropped) for i, v in enumerate(value)]
+    return value
+
+
+def write_json(results: dict, path: Path) -> list[str]:
+    """Writes `results.json`; returns the paths of non-finite values written as null."""
+    dropped: list[str] = []
+    clean = finite_json(results, "", dropped)
+    clean["non_finite_as_null"] = dropped
+    path.write_text(json.dumps(clean, indent=1) + "\n")
+    return dropped
+
+
+def pct(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def header(results: dict) -> list[str]:
+    env = results["environment"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    seconds = results["section_seconds"]
+    cached = [r for r in results["runs"] if r.get("cached")]
+    return [
+        "# Reproduction report",
+        "",
+        f"- Plan: `{results['plan']['name']}` (sizes in `results.json` under `plan`)",
+        f"- Machine: {env['machine']}",
+        f"- Versions: {versions}",
+        f"- Command: `{env['command']}`",
+        f"- Load average at start / end: {env['load_average_start'][0]:.2f} / "
+        f"{env['load_average_end'][0]:.2f}",
+        f"- Wall time: {sum(seconds.values()) / 60:.1f} min ("
+        + ", ".join(f"{k} {v / 60:.1f}" for k, v in seconds.items()) + ")",
+        f"- Training runs: {len(results['runs'])}, of which {len(cached)} read back from "
+        "the run cache (trained by an earlier invocation with the same settings): "
+        + (", ".join(Path(r["run_dir"]).name for r in cached) or "none"),
+        "",
+    ]
+
+
+def claims_section(claims: list[dict]) -> list[str]:
+    rows = [[c["claim"], LABELS.get(c["model"], c["model"]) + f" x{c['width']}",
+             f"**{c['verdict']}**", c["rule"]] for c in claims]
+    return ["## Claims", ""] + table(["claim", "model", "verdict", "rule"], rows)
+
+
+def accuracy_section(results: dict) -> list[str]:
+    rows = []
+    for entry in results["accuracy"]["summary"]:
+        rows.append([
+            LABELS.get(entry["model"], entry["model"]), entry["width_multiplier"],
+            entry["norm"], f"{pct(entry['mean'])} +- {pct(entry['std'])}", entry["n"],
+            ", ".join(pct(a) for a in entry["accuracies"]),
+        ])
+    plan = results["plan"]
+    return [
+        "## 1. Accuracy on Fashion-MNIST",
+        "",
+        f"BinaryNet x{plan['binarynet_width']} ({plan['binarynet_epochs']} epochs) and "
+        f"ReActNet-18 (variant reactnet, CIFAR stem) x{plan['resnet_width']} "
+        f"({plan['resnet_epochs']} epochs): batch 128, Adam 1e-3, no augmentation, seeds "
+        f"{', '.join(map(str, plan['seeds']))}; training subset "
+        f"{plan['max_train_samples'] or 'all 60,000'}, test "
+        f"{plan['max_test_samples'] or 'all 10,000'}. bf trains with AGC (the zoo's "
+        "clip factor). Test accuracy in %, mean +- sample std.",
+        "",
+        *table(["model", "width", "norm", "accuracy", "seeds", "per seed"], rows),
+        "![accuracy curves](" + results["plots"]["accuracy_curves"] + ")",
+        "",
+    ]
+
+
+def gradients_section(results: dict) -> list[str]:
+    rows = []
+    for model, by_norm in results["gradients"]["norms"].items():
+        for norm, layers in by_norm.items():
+            values = list(layers.values())
+            rows.append([LABELS.get(model, model), norm, f"{values[0]:.3g}",
+                         f"{values[-1]:.3g}", f"{max(values):.3g}"])
+    return [
+        "## 2. Gradient norms at initialization",
+        "",
+        f"`larq_nobn.diagnostics.weight_gradient_norms` on one batch of "
+        f"{results['gradients']['batch']} test images (training mode).",
+        "",
+        *table(["model", "norm", "first layer", "last layer", "max"], rows),
+        "![gradient norms](" + results["plots"]["gradient_norms"] + ")",
+        "",
+    ]
+
+
+def balance_section(results: dict) -> list[str]:
+    rows = [[norm, f"{r['imbalance'][0]:.3f}", f"{r['imbalance'][-1]:.3f}", r["steps"][-1]]
+            for norm, r in results["activation_balance"].items()]
+    return [
+        "## 3. Activation imbalance over training",
+        "",
+        "`larq_nobn.diagnostics.ActivationBalance` on 256 fixed test images; imbalance = "
+        "mean over binary layers of |fraction of +1 - 0.5|.",
+        "",
+        *table(["norm", "imbalance at start", "at end", "steps"], rows),
+        "![activation balance](" + results["plots"]["activation_balance"] + ")",
+        "",
+    ]
+
+
+def cost_section(results: dict) -> list[str]:
+    cost = results["cost"]
+    setup = cost["setup"]
+    rows = []
+    for model in (m for m in cost if m != "setup"):
+        r = cost[model]
+        rows.append([
+            f"{LABELS[model]} x{r['width']}",
+            *(f"{1e3 * r['seconds_per_step'][c]:.1f} ({r['ratio_to_bn'][c]:.2f})"
+              for c in ("bn", "abn", "bf+agc", "bf", "none")),
+            f"{100 * r['agc_share']:.1f} %", f"{100 * r['scaledws_share']:.1f} %",
+        ])
+    return [
+        "## 4. Training cost",
+        "",
+        f"Fastest of {setup['rounds']} interleaved rounds of {setup['steps_per_round']} "
+        f"steps, batch {setup['batch_size']}, random {setup['image']} images; ms per "
+        "step (ratio to bn). Shares are of the bf+AGC step.",
+        "",
+        *table(["model", "bn", "abn", "bf+AGC", "bf (no AGC)", "none", "AGC share",
+                "ScaledWS share"], rows),
+    ]
+
+
+def batch_section(results: dict) -> list[str]:
+    section = results["batch_size"]
+    sizes = sorted({int(b) for by in section["accuracy"].values() for b in by})
+    rows = [[norm, *(pct(by[str(b)] if str(b) in by else by[b]) for b in sizes)]
+            for norm, by in section["accuracy"].items()]
+    return [
+        "## 5. Batch-size independence",
+        "",
+        f"BinaryNet x{results['plan']['binarynet_width']}, "
+        f"{results['plan']['batch_epochs']} epoch(s) at each batch size on "
+        f"{results['plan']['batch_train_samples'] or 60000} training images, seed 0, "
+        "same learning rate. Test accuracy in %.",
+        "",
+        *table(["norm", *(f"batch {b}" for b in sizes)], rows),
+    ]
+
+
+def inference_section(results: dict) -> list[str]:
+    rows = []
+    for name, entry in results["inference"].items():
+        for kind in ("plain", "export"):
+            r = entry[kind]
+            lat, flt = r["latency_ms"]["lce"], entry["float_latency_ms"]
+            rows.append([
+                name, kind, r["bconv"], r["bitpacked"], r["float_ops"],
+                r["float_ops_between_bconvs"], f"{r['file_bytes']:,}",
+                f"{r['size_ratio']:.2f}", f"{lat['1']:.3f}", f"{lat['2']:.3f}",
+                f"{flt['1'] / lat['1']:.2f}x / {flt['2'] / lat['2']:.2f}x",
+            ])
+    return [
+        "## 6. Inference (LCE, host x86)",
+        "",
+        "Seed-0 model of every variant of section 1, converted without (`plain`) and with "
+        "(`export`) `prepare_for_lce`. Latency: LCE interpreter, batch 1, median ms at 1 "
+        "and 2 threads; speedup = float TFLite / LCE at 1 / 2 threads. x86 runs LCE's "
+        "portable kernels, not its ARM ones.",
+        "",
+        *table(["model/norm", "export", "bconv", "bitpacked", "float ops",
+                "float between bconvs", "bytes", "size / ideal", "1 thr ms", "2 thr ms",
+                "vs float"], rows),
+    ]
+
+
+def recipes_section(results: dict) -> list[str]:
+    rows = [[r["paper"], r["model"], r["dataset"],
+             "unverified" if r["reported_top1"] is None else f"{r['reported_top1']:.2f}",
+             f"`{r['command']}`", r["run_here"]]
+            for r in results["recipes"]["rows"]]
+    return [
+        "## 7. Full-scale recipes",
+        "",
+        "The papers' top-1 (%) from REFERENCE.md and the command reproducing each on a "
+        "GPU machine. Run here: only sections 1-6, on Fashion-MNIST and CPU.",
+        "",
+        *table(["paper", "model", "dataset", "reported", "command", "here"], rows),
+    ]
+
+
+def markdown(results: dict) -> str:
+    lines = header(results) + claims_section(results["claims"])
+    for section in (accuracy_section, gradients_section, balance_section, cost_section,
+                    batch_section, inference_section, recipes_section):
+        lines += section(results)
+    return "\n".join(lines) + "\n"

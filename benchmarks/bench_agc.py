@@ -17,11 +17,11 @@ import statistics
 import time
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from larq_nobn.optimizers import AGC
+
 import larq as lq
 import numpy as np
 import tensorflow as tf
-
-from larq_nobn.optimizers import AGC
 
 BINARY = dict(
     input_quantizer="ste_sign",

@@ -6,7 +6,8 @@ and plain Adam to show AGC's share) and none, next to a plain larq BinaryNet wit
 written out below, all built in one process and timed side by side: after warm-up, the
 models take turns for several rounds and each model's step time is its fastest round
 (outside load only ever slows a round down; on the shared 2-core machines here whole
-rounds run ~1.7x slower at times, whatever the model), with the median kept in the JSON. Reported: images/s, and the
+rounds run ~1.7x slower at times, whatever the model), with the median kept in the JSON.
+Reported: images/s, and the
 abn/bn and bf/bn step time ratios.
 
 Accuracy (`--fmnist-epochs N`, off by default): each variant of BinaryNet at
@@ -32,13 +33,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import larq_nobn  # noqa: E402  (Keras 2 before TensorFlow)
+from larq_nobn.optimizers import AGC  # noqa: E402
+from larq_nobn.zoo import binarynet  # noqa: E402
+
 import larq as lq  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from larq_nobn.optimizers import AGC  # noqa: E402
-from larq_nobn.zoo import binarynet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST_DIR = Path(os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist"))

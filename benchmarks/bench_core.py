@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2)
+from larq_nobn import ABN, ChannelScaledSign, ScaledWSQuantConv2D
+
 import larq as lq
 import numpy as np
 import tensorflow as tf
-
-from larq_nobn import ABN, ChannelScaledSign, ScaledWSQuantConv2D
 
 BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
               kernel_constraint="weight_clip", use_bias=False)

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2)
+from larq_nobn import data
+
 import numpy as np
 import tensorflow as tf
-
-from larq_nobn import data
 
 
 def count_images(dataset):
@@ -71,7 +71,7 @@ def bench_fashion_mnist(batch_size, rounds):
     for mode, training in (("train", True), ("eval", False)):
         split = "train" if training else "test"
         dataset, build_s = timed_build(
-            lambda: data.load(  # noqa: B023
+            lambda split=split, training=training: data.load(
                 "fashion_mnist", split, batch_size=batch_size, training=training, seed=0
             )
         )
@@ -91,7 +91,7 @@ def bench_mock_cifar(batch_size, rounds, examples):
         try:
             for mode, training in (("train", True), ("eval", False)):
                 dataset, build_s = timed_build(
-                    lambda: data.load(  # noqa: B023
+                    lambda training=training: data.load(
                         "cifar10",
                         "train",
                         batch_size=batch_size,

@@ -7,7 +7,8 @@ with plain Adam to show AGC's share), and, when `larq_nobn.zoo.BinaryNet` exists
 BinaryNet x1 in bn, abn and bf (+AGC). All models are built in one process, warmed up,
 then take turns for several rounds; each model's step time is its fastest round
 (outside load only ever slows a round down; on the shared 2-core machines here whole
-rounds run ~1.7x slower at times, whatever the model), the median is kept in the JSON. Reported: step time,
+rounds run ~1.7x slower at times, whatever the model), the median is kept in the JSON.
+Reported: step time,
 images/s and the abn/bn and bf/bn step-time ratios per model, with the machine load
 before and after.
 
@@ -27,12 +28,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import larq_nobn  # noqa: E402  (Keras 2 before TensorFlow)
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 from larq_nobn import zoo  # noqa: E402
 from larq_nobn.zoo import resnet  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

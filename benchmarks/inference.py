@@ -1,5 +1,6 @@
 """Section 6, inference: every trained variant of section 1 (seed 0, its `model.keras`)
-converted with LCE with and without the ABN/pool export (`prepare_for_lce`).
+converted with LCE with and without the ABN/pool export (`deploy.convert(...,
+abn_fusion=True/False)`).
 
 Per conversion: `LceBconv2d` count, how many write bitpacked output, float (TFLite
 builtin) ops in all and *between binary convs* (operator index after the first and
@@ -14,20 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from larq_nobn import deploy
-from larq_nobn.lce_export import prepare_for_lce
 
 THREADS = (1, 2)
 
 
 def convert_with_and_without_export(model) -> tuple[dict, dict]:
-    """`({"plain": ConversionResult, "export": ConversionResult}, export report)`.
-
-    The one place that applies the export: switch it to
-    `deploy.convert(model, abn_fusion=True)` once that exists.
-    """
-    export_model, report = prepare_for_lce(model)
-    results = {"plain": deploy.convert(model), "export": deploy.convert(export_model)}
-    return results, report.to_dict()
+    """`({"plain": ConversionResult, "export": ConversionResult}, export report)`."""
+    results = {
+        "plain": deploy.convert(model, abn_fusion=False),
+        "export": deploy.convert(model, abn_fusion=True),
+    }
+    return results, results["export"].export.to_dict()
 
 
 def float_ops_between_bconvs(ops) -> int:

@@ -138,12 +138,21 @@ def check_lce(model, x, expected_bconvs):
     assert close.sum() >= len(x) - max(1, len(x) // 8), deviation / scale
     near = near_threshold_signs(model, x)
     assert (near[~close] > 0).all(), (deviation / scale, near)
-    np.testing.assert_array_equal(actual.argmax(-1)[close], expected.argmax(-1)[close])
-    # The samples are told apart: the logits relative to the batch mean differ between
-    # samples and pick the same class in both engines.
-    centered = expected - expected.mean(axis=0)
+    tolerance = 1e-4 * scale
+    assert_same_top1(actual[close], expected[close], tolerance)
+    # The samples are told apart: the logits relative to the mean over the agreeing
+    # samples differ between samples and pick the same class in both engines.
+    centered = expected[close] - expected[close].mean(axis=0)
     assert np.abs(centered).max() > 1e-3 * scale
-    np.testing.assert_array_equal(
-        (actual - actual.mean(axis=0))[close].argmax(-1), centered[close].argmax(-1)
-    )
+    assert_same_top1(actual[close] - actual[close].mean(axis=0), centered, 2 * tolerance)
     return ops
+
+
+def assert_same_top1(actual, expected, tolerance):
+    """Same argmax per row wherever `expected`'s top two are more than twice
+    `tolerance` apart (closer ties may swap within the tolerance); most rows must be
+    such clear decisions."""
+    top2 = np.sort(expected, axis=-1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * tolerance
+    assert clear.mean() >= 0.75, clear
+    np.testing.assert_array_equal(actual[clear].argmax(-1), expected[clear].argmax(-1))

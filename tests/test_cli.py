@@ -120,7 +120,7 @@ def test_every_subcommand_is_registered():
         (["train", "--dataset", "mnist_typo"], "Unknown dataset 'mnist_typo'"),
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--agc-clip-factor", "lots"], "agc_clip_factor"),
-        (["train", "--model", "resnet18", "--width-multiplier", "2"], "binarynet"),
+        (["train", "--model", "reactnet_a", "--width-multiplier", "2"], "not to 'reactnet_a'"),
         (["train", "--recipe", "abn_paper", "--model", "reactnet_a"], "abn_paper"),
         (
             ["evaluate", "/nonexistent/model.keras", "--dataset", "fashion_mnist"],

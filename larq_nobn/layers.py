@@ -200,7 +200,23 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     Registered as `larq_nobn>QuantConv2D` (a `.keras` file loads it back as this class;
     a legacy `.h5` config, which names classes without their package, loads larq's
     `QuantConv2D`, which computes the same function).
+
+    larq warns about a binary kernel without `kernel_constraint` ("starved weights":
+    the clipped straight-through gradient is zero beyond |w| = 1). With an identity
+    straight-through gradient (`SteSign(clip_value=None)`, the weights of the ABN
+    reference code) the gradient is never zero, so the warning is left out.
     """
+
+    def __init__(self, *args, kernel_quantizer=None, **kwargs):
+        kernel_quantizer = lq.quantizers.get(kernel_quantizer)
+        identity_gradient = (
+            getattr(kernel_quantizer, "precision", None) == 1
+            and hasattr(kernel_quantizer, "clip_value")
+            and kernel_quantizer.clip_value is None
+        )
+        quiet = no_weight_clip_warning() if identity_gradient else contextlib.nullcontext()
+        with quiet:
+            super().__init__(*args, kernel_quantizer=kernel_quantizer, **kwargs)
 
 
 _WS_DOC = r"""

@@ -252,3 +252,22 @@ def test_pointwise_conv2d_hand_computed_gradients():
     np.testing.assert_array_equal(y.numpy().reshape(2, 2), [[7, 10], [18, 26]])
     np.testing.assert_array_equal(dx.numpy().reshape(2, 2), [[3, 7], [3, 7]])
     np.testing.assert_array_equal(dk.numpy().reshape(2, 2), [[4, 4], [7, 7]])
+
+
+def test_no_starved_weights_warning_for_identity_straight_through_weights(caplog):
+    """larq's warning is about the clipped STE's zero gradient beyond |w| = 1; with an
+    identity STE (the ABN reference's weights) it does not apply, also when a saved
+    model is loaded (the layer is rebuilt from its config)."""
+    import logging
+
+    from larq_nobn import QuantConv2D
+
+    import larq as lq
+
+    with caplog.at_level(logging.WARNING, logger="larq.layers_base"):
+        layer = QuantConv2D(4, 3, kernel_quantizer=lq.quantizers.SteSign(clip_value=None))
+        QuantConv2D.from_config(layer.get_config())
+    assert "starved" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="larq.layers_base"):
+        QuantConv2D(4, 3, kernel_quantizer="ste_sign")
+    assert "starved" in caplog.text

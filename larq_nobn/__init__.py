@@ -9,7 +9,7 @@ from larq_nobn._keras2 import ensure_keras2
 
 ensure_keras2()
 
-from larq_nobn.deploy.export_layers import SignAffine, SignInterval  # noqa: E402
+from larq_nobn.export_layers import SignAffine, SignInterval  # noqa: E402
 from larq_nobn.layers import (  # noqa: E402
     HardTanh,
     QuantConv2D,

@@ -1,4 +1,4 @@
-"""Tests of the LCE export (`larq_nobn.deploy.sign_forms`, `export_layers`, `export`):
+"""Tests of the LCE export (`larq_nobn.deploy.sign_forms`, `larq_nobn.export_layers`, `export`):
 the exact sign cases of ABN, the export layers, the graph rewrites and what LCE makes
 of the exported models."""
 
@@ -16,8 +16,8 @@ from larq_nobn import ABN, HardTanh, deploy, zoo
 from larq_nobn.cli import convert as convert_command
 from larq_nobn.deploy import inspect_flatbuffer
 from larq_nobn.deploy.export import prepare_for_lce, snap_to_integers
-from larq_nobn.deploy.export_layers import SignAffine, SignInterval
 from larq_nobn.deploy.sign_forms import SILU_ARGMIN, SILU_MIN, abn_sign_form, silu_roots
+from larq_nobn.export_layers import SignAffine, SignInterval
 from tests.helpers import op_names, randomize_non_kernel_weights
 
 import larq as lq

@@ -32,7 +32,7 @@ One module per concern:
 | `size` | `size_report` and `SizeReport` |
 | `saving` | atomic writes of flatbuffers and JSON reports |
 | `sign_forms` | the exact per-channel sign of ABN (`abn_sign_form`, `SignForm`) |
-| `export_layers` | `SignAffine`, `SignInterval`: the layers of an export model |
+| `..export_layers` | `SignAffine`, `SignInterval` (kept out of `deploy`: see there) |
 | `export_graph` | the editable layer graph of the export |
 | `export` | `prepare_for_lce` and `ExportReport`: the exact, cheaper graph LCE converts |
 | `conversion` | `convert`, `convert_float` and `ConversionResult` |
@@ -64,7 +64,6 @@ from larq_nobn.deploy.errors import (
     DeployError,
 )
 from larq_nobn.deploy.export import ExportReport, LayerRewrite, prepare_for_lce
-from larq_nobn.deploy.export_layers import SignAffine, SignInterval
 from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
 from larq_nobn.deploy.int8_edges import (
     INFERENCE_TYPES,
@@ -90,6 +89,7 @@ from larq_nobn.deploy.verification import (
     load_verification_data,
     verify,
 )
+from larq_nobn.export_layers import SignAffine, SignInterval
 
 __all__ = [
     "DEFAULT_AGREEMENT_THRESHOLD",

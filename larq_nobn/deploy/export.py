@@ -3,7 +3,7 @@ max-pools moved after the norm, and flatten + binary dense folded into one binar
 convolution, so that binary convolutions write bitpacked output.
 
 The per-channel sign forms of ABN are in `larq_nobn.deploy.sign_forms`, the layers
-that replace it in `larq_nobn.deploy.export_layers`, the editable graph in
+that replace it in `larq_nobn.export_layers`, the editable graph in
 `larq_nobn.deploy.export_graph`. `larq_nobn.deploy.convert` runs `prepare_for_lce`
 unless `abn_fusion=False`.
 """
@@ -19,8 +19,8 @@ from larq_nobn.deploy.export_graph import (
     as_functional,
     is_sign_quantizer,
 )
-from larq_nobn.deploy.export_layers import SignAffine, SignInterval
 from larq_nobn.deploy.sign_forms import layer_sign_form
+from larq_nobn.export_layers import SignAffine, SignInterval
 from larq_nobn.layers import QuantConv2D
 from larq_nobn.normalization import ABN
 

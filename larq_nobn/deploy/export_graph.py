@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 
-from larq_nobn.deploy.export_layers import SignAffine, SignInterval
+from larq_nobn.export_layers import SignAffine, SignInterval
 from larq_nobn.layers import HardTanh
 
 import larq as lq

@@ -2,7 +2,9 @@
 constants that replace a normalization layer in front of binarizing signs.
 
 Registered with Keras as `larq_nobn>SignAffine` and `larq_nobn>SignInterval` when
-`larq_nobn` is imported, so saved export models load without `custom_objects`.
+`larq_nobn` is imported, so saved export models load without `custom_objects`. This
+module lives outside `larq_nobn.deploy` so that `import larq_nobn` registers the two
+layers without loading the deploy package.
 """
 
 from larq_nobn._utils import broadcast_channel

@@ -14,6 +14,7 @@ the exported LCE model with the original Keras model, and LCE-interpreter latenc
 Writes `reports/export.json` and `reports/export.md`.
 
     python benchmarks/bench_export.py [--steps 300] [--width 0.25] [--samples 1000]
+        [--models binarynet_abn binarynet_bn]
 """
 
 import argparse
@@ -79,9 +80,10 @@ def op_summary(flatbuffer):
 
 
 def rounding_cases(model, report, x):
-    """Per ABN rewritten: elements where Keras' float32 ABN sign != the exact sign."""
+    """Per norm rewritten: elements where Keras' float32 sign != the exact sign."""
     rewritten = [r.layer for r in report.layers if r.action != "kept"]
-    layers = [model.get_layer(n) for n in rewritten if isinstance(model.get_layer(n), ABN)]
+    norms = (ABN, tf.keras.layers.BatchNormalization)
+    layers = [model.get_layer(n) for n in rewritten if isinstance(model.get_layer(n), norms)]
     if not layers:
         return {}
     probe = tf.keras.Model(model.inputs, [t for l in layers for t in (l.input, l.output)])
@@ -152,6 +154,8 @@ def run(args):
     x_test = (x_test[: args.samples].astype(np.float32) / 255.0 - 0.286) / 0.353
     results, flatbuffers = {}, {}
     for name, build in models(args.width).items():
+        if args.models and name not in args.models:
+            continue
         tf.keras.utils.set_random_seed(0)
         model = build()
         train(model, x_train, y_train, args.steps)
@@ -159,9 +163,10 @@ def run(args):
         before = bytes(lce.convert_keras_model(model))
         after = bytes(lce.convert_keras_model(export))
         flatbuffers[f"{name}/plain"], flatbuffers[f"{name}/export"] = before, after
-        if report.cases().get("interval"):  # the comparison form instead of the split
-            unsplit, _ = prepare_for_lce(model, split_intervals=False)
-            flatbuffers[f"{name}/export_unsplit"] = bytes(lce.convert_keras_model(unsplit))
+        if report.cases().get("interval"):  # every split, and none
+            for kind, split in (("export_split", True), ("export_unsplit", False)):
+                variant, _ = prepare_for_lce(model, split_intervals=split)
+                flatbuffers[f"{name}/{kind}"] = bytes(lce.convert_keras_model(variant))
         keras = model.predict(x_test, verbose=0, batch_size=256)
         lite = lce.testing.Interpreter(after).predict(x_test)
         results[name] = {
@@ -206,17 +211,18 @@ def markdown(results, args):
             f"{a['bitpacked']}/{a['bconv']} | {100 * r['top1_agreement']:.2f} % | {diffs} | "
             f"{mismatched} of {compared} | {lat['plain']:.3f} -> {lat['export']:.3f} |"
         )
+    if not {"binarynet_abn", "binarynet_bn"} <= set(results):
+        return "\n".join(lines) + "\n"
     abn, bn = results["binarynet_abn"]["latency_ms"], results["binarynet_bn"]["latency_ms"]
+    variants = {"export_split": "every interval split", "export_unsplit": "no split"}
     lines += [
         "",
         f"BinaryNet abn / bn latency: without export {abn['plain'] / bn['plain']:.3f}, "
-        f"with export {abn['export'] / bn['export']:.3f}"
-        + (
-            f", with export without interval splits "
-            f"{abn['export_unsplit'] / bn['export']:.3f}."
-            if "export_unsplit" in abn
-            else "."
-        ),
+        f"with export (default, `split_intervals=\"auto\"`) "
+        f"{abn['export'] / bn['export']:.3f}"
+        + "".join(f", with export and {text} {abn[kind] / bn['export']:.3f}"
+                  for kind, text in variants.items() if kind in abn)
+        + ".",
     ]
     return "\n".join(lines) + "\n"
 
@@ -227,6 +233,9 @@ def main():
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", default="reports")
+    parser.add_argument("--models", nargs="+", choices=sorted(models(1.0)),
+                        help="the models to run (default: all; the summary line needs "
+                        "both BinaryNets)")
     args = parser.parse_args()
     results = run(args)
     out = Path(args.out)

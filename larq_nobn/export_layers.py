@@ -63,6 +63,8 @@ class SignAffine(ChannelConstants):
 class SignInterval(ChannelConstants):
     """`flip * max(lo - x, x - hi)` per channel: negative exactly inside `(lo, hi)`
     (outside `[lo, hi]` where `flip = -1`), with exact signs for float32 inputs.
+    Where every `hi` is 0 the subtraction `x - hi` is left out (the export moves it
+    into the bias of the convolution before).
 
     # Arguments
         lo, hi: Per-channel sequences of floats (may be infinite).
@@ -74,7 +76,8 @@ class SignInterval(ChannelConstants):
 
     def call(self, inputs):
         rank = inputs.shape.rank
-        y = tf.maximum(self.channel("lo", rank) - inputs, inputs - self.channel("hi", rank))
+        upper = inputs if not any(self.hi) else inputs - self.channel("hi", rank)
+        y = tf.maximum(self.channel("lo", rank) - inputs, upper)
         if any(f < 0 for f in self.flip):
             y = y * self.channel("flip", rank)
         return y

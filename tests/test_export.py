@@ -16,7 +16,14 @@ from larq_nobn import ABN, HardTanh, deploy, zoo
 from larq_nobn.cli import convert as convert_command
 from larq_nobn.deploy import inspect_flatbuffer
 from larq_nobn.deploy.export import prepare_for_lce, snap_to_integers
-from larq_nobn.deploy.sign_forms import SILU_ARGMIN, SILU_MIN, abn_sign_form, silu_roots
+from larq_nobn.deploy.sign_forms import (
+    SILU_ARGMIN,
+    SILU_MIN,
+    abn_sign_form,
+    bn_sign_form,
+    layer_sign_form,
+    silu_roots,
+)
 from larq_nobn.export_layers import SignAffine, SignInterval
 from tests.helpers import op_names, randomize_non_kernel_weights
 
@@ -166,24 +173,67 @@ def test_sign_interval_layer_matches_the_form():
     np.testing.assert_array_equal(clone(x).numpy(), y)
 
 
+def test_integer_bounds_give_every_integer_its_sign():
+    f = form([-0.3, 0.1, 0.6, 0.2, 0.1], gammas=[1.0, 1.0, 1.0, 1.0, -1.0], mean=0.5)
+    assert list(f.cases) == [
+        "threshold", "interval", "constant", "interval", "threshold_below"]
+    lo, hi = f.integer_bounds(9.5)
+    # threshold: SiLU(z) = 0.3 at z = 0.49, x >= 0.99 <=> x >= 1 (hi 0.5); interval:
+    # SiLU(z) = -0.1 at z = -3.54 and -0.23, -1 for x in {-3, ..., 0}; constant:
+    # bounds beyond |x| < 9.5.
+    assert f.hi[0] == pytest.approx(0.5 + silu_roots(np.array([0.3]))[1][0], abs=1e-6)
+    np.testing.assert_array_equal(lo[:3], [-9.5, np.floor(f.lo[1]) + 0.5, 9.5])
+    np.testing.assert_array_equal(hi[:3], [0.5, 0.5, 9.5])
+    assert lo[1] == -3.5
+    x = np.repeat(np.arange(-9, 10, dtype=np.float32)[:, None], 5, 1)
+    # The export's form: the shift by hi in the conv's bias, then hi = 0.
+    layer = SignInterval(lo=lo - hi, hi=np.zeros(5), flip=f.flip)
+    y = layer(x - hi).numpy()
+    np.testing.assert_array_equal(np.where(y >= 0, 1.0, -1.0), f.evaluate(x))
+    assert (np.abs(y) >= 0.5).all()  # half an integer from every threshold: exact
+    with pytest.raises(ValueError, match="half-integer"):
+        f.integer_bounds(9.0)
+    with pytest.raises(ValueError, match="Band"):
+        form([-0.1], gammas=[-1.0]).integer_bounds(9.5)
+
+
+def test_bn_sign_form_hand_values():
+    # std = sqrt(3.999 + 0.001) = 2; c = mean - beta * std / gamma.
+    f = bn_sign_form(
+        mean=np.float32([1, 1, 1, 1]), variance=np.float32([3.999] * 4), epsilon=0.001,
+        beta=np.float32([-1, 1, 0.3, -0.3]), gamma=np.float32([0.5, -2, 0, 0]),
+    )
+    assert list(f.cases) == ["threshold", "threshold_below", "constant", "constant_negative"]
+    assert f.hi[0] == np.float32(5.0) and f.lo[1] == np.float32(2.0)
+    below_5 = np.nextafter(np.float32(5), np.float32(0))
+    above_2 = np.nextafter(np.float32(2), np.float32(3))
+    x = np.float32([[5, 2, 0, 0], [below_5, above_2, 1e6, -1e6]])
+    np.testing.assert_array_equal(f.evaluate(x), [[1, 1, 1, -1], [-1, -1, 1, -1]])
+    layer = L.BatchNormalization(epsilon=0.001)
+    layer.build((None, 4))
+    layer.set_weights([np.float32([0.5, -2, 0, 0]), np.float32([-1, 1, 0.3, -0.3]),
+                       np.float32([1] * 4), np.float32([3.999] * 4)])
+    np.testing.assert_array_equal(layer_sign_form(layer).hi, f.hi)
+
+
 BINARY = dict(
     input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
     use_bias=False, padding="same", pad_values=1.0,
 )
 
 
-def tiny_binarynet(norm, betas, gamma=(0.5, 1.5)):
+def tiny_binarynet(norm, betas, gamma=(0.5, 1.5), channels=32):
     """conv -> norm -> [bconv -> maxpool -> norm -> hardtanh] -> bconv -> norm ->
     bconv(1x1) -> norm -> float head, with random statistics and `betas` range."""
     tf.keras.utils.set_random_seed(0)
     inputs = tf.keras.Input((8, 8, 2))
-    x = L.Conv2D(32, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.Conv2D(channels, 3, padding="same", use_bias=False, name="stem")(inputs)
     x = norm(name="n0")(x)
-    x = lq.layers.QuantConv2D(32, 3, name="c1", **BINARY)(x)
+    x = lq.layers.QuantConv2D(channels, 3, name="c1", **BINARY)(x)
     x = L.MaxPool2D(name="p1")(x)
     x = norm(name="n1")(x)
     x = HardTanh(name="t1")(x)
-    x = lq.layers.QuantConv2D(32, 3, name="c2", **BINARY)(x)
+    x = lq.layers.QuantConv2D(channels, 3, name="c2", **BINARY)(x)
     x = norm(name="n2")(x)
     x = lq.layers.QuantConv2D(16, 1, name="c3", **BINARY)(x)
     x = norm(name="n3")(x)
@@ -225,8 +275,15 @@ def test_threshold_abn_becomes_bitpacked_like_bn(inputs):
     assert ops_after["LceBMaxPool2d"] == 1
     assert inspect_flatbuffer(before).num_bitpacked == 0
     assert inspect_flatbuffer(after).num_bitpacked == 2  # c1 (via the pool) and c2
-    bn_export, _ = prepare_for_lce(tiny_binarynet(L.BatchNormalization, betas=(-1, 1)))
-    assert inspect_flatbuffer(convert(bn_export)[0]).num_bitpacked == 2
+    bn = tiny_binarynet(L.BatchNormalization, betas=(-1, 1))
+    bn_export, bn_report = prepare_for_lce(bn)
+    # BN before signs becomes its exact thresholds too; n3 feeds the pooling.
+    assert [r.action for r in bn_report.layers] == ["affine"] * 3 + ["kept"]
+    assert isinstance(bn_export.get_layer("n2"), SignAffine)
+    bn_flatbuffer = convert(bn_export)[0]
+    assert inspect_flatbuffer(bn_flatbuffer).num_bitpacked == 2
+    np.testing.assert_allclose(lce.testing.Interpreter(bn_flatbuffer).predict(inputs),
+                               bn.predict(inputs, verbose=0), atol=1e-4)
     keras = abn.predict(inputs, verbose=0)
     np.testing.assert_allclose(export.predict(inputs, verbose=0), keras, atol=1e-5)
     got = lce.testing.Interpreter(after).predict(inputs)
@@ -235,7 +292,7 @@ def test_threshold_abn_becomes_bitpacked_like_bn(inputs):
 
 def test_mixed_abn_splits_intervals_and_is_bitpacked_like_bn(inputs):
     abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
-    export, report = prepare_for_lce(abn)
+    export, report = prepare_for_lce(abn, split_intervals=True)
     counts = report.cases()
     assert counts["interval"] > 0 and counts["threshold"] > 0 and counts["constant"] > 0
     n0, n1, n2, _ = report.layers
@@ -256,18 +313,44 @@ def test_mixed_abn_splits_intervals_and_is_bitpacked_like_bn(inputs):
     np.testing.assert_allclose(got, keras, atol=1e-4)
 
 
-def test_mixed_abn_without_split_uses_comparisons(inputs):
+@pytest.mark.parametrize("split", ["auto", False])
+def test_mixed_abn_without_split_uses_comparisons(inputs, split):
+    """32 channels: a split would need a second 32-bit word, so `"auto"` compares."""
     abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
-    export, report = prepare_for_lce(abn, split_intervals=False)
+    export, report = prepare_for_lce(abn, split_intervals=split)
     assert {r.action for r in report.layers[:3]} == {"comparisons"}
     assert all(r.moved_pool is None and r.split is None for r in report.layers)
+    if split == "auto":
+        assert "would add a 32-bit word" in report.layers[0].reason
+    # n0 reads a float conv: max(lo - x, x - hi). n1 and n2 read integer sums: their
+    # hi moved into the bias of c1 (across the pool p1) and c2, which LCE fuses.
+    assert [any(export.get_layer(n).hi) for n in ("n0", "n1", "n2")] == [True, False, False]
+    for conv, norm in (("c1", "n1"), ("c2", "n2")):
+        lo, hi = layer_sign_form(abn.get_layer(norm)).integer_bounds(3 * 3 * 32 + 0.5)
+        np.testing.assert_array_equal(export.get_layer(conv).bias.numpy(), -hi)
+        np.testing.assert_array_equal(export.get_layer(norm).lo, lo - hi)
     flatbuffer, ops = convert(export)
     assert ops["LOGISTIC"] == 1 and ops["MAXIMUM"] == 3
+    assert ops["SUB"] == 2 + 1 + 1 and ops["ADD"] == 1  # n3's beta
     assert inspect_flatbuffer(flatbuffer).num_bitpacked == 0
     keras = abn.predict(inputs, verbose=0)
     got = lce.testing.Interpreter(flatbuffer).predict(inputs)
     np.testing.assert_allclose(got, keras, atol=1e-4)
     assert (got.argmax(-1) == keras.argmax(-1)).all()
+
+
+def test_auto_splits_where_no_word_is_added(inputs):
+    """16 channels plus at most 16 interval channels fit one 32-bit word."""
+    abn = tiny_binarynet(ABN, betas=(-0.4, 0.5), channels=16)
+    export, report = prepare_for_lce(abn)
+    assert [r.action for r in report.layers[:3]] == ["split"] * 3
+    assert all(0 < r.cases["interval"] <= 16 for r in report.layers[:3])
+    flatbuffer, ops = convert(export)
+    assert inspect_flatbuffer(flatbuffer).num_bitpacked == 2 and ops["MAXIMUM"] == 0
+    got = lce.testing.Interpreter(flatbuffer).predict(inputs)
+    np.testing.assert_allclose(got, abn.predict(inputs, verbose=0), atol=1e-4)
+    with pytest.raises(ValueError, match="split_intervals must be one of"):
+        prepare_for_lce(abn, split_intervals="always")
 
 
 def test_split_weights_give_the_interval_signs():
@@ -340,7 +423,7 @@ def test_binarynet_bn_folds_the_flatten_and_bitpacks_every_conv_before_a_sign(im
 
 def test_binarynet_abn_reaches_the_ops_of_bn(images):
     model = zoo_binarynet("abn")
-    export, report = prepare_for_lce(model)
+    export, report = prepare_for_lce(model, split_intervals=True)
     abn = [r for r in report.layers if r.layer_class == "ABN"]
     assert len(abn) == 6 and {r.action for r in abn} == {"split"}  # convs only
     assert report.cases()["interval"] > 0
@@ -357,7 +440,7 @@ def test_binarynet_abn_reaches_the_ops_of_bn(images):
 
 def test_saved_export_model_loads_after_importing_larq_nobn(tmp_path, inputs):
     export, _ = prepare_for_lce(tiny_binarynet(ABN, betas=(-0.4, 0.5)))
-    assert {type(layer).__name__ for layer in export.layers} >= {"SignAffine"}
+    assert isinstance(export.get_layer("n2"), SignInterval)
     path = tmp_path / "export.keras"
     export.save(path)
     np.save(tmp_path / "x.npy", inputs)
@@ -403,11 +486,32 @@ def test_convert_uses_the_export_unless_told_not_to(tmp_path, inputs):
     assert reports[1]["ops"]["num_bitpacked"] == 0 and reports[1]["export"] is None
 
 
+def test_convert_split_intervals_option(tmp_path):
+    model = tiny_binarynet(ABN, betas=(-0.4, 0.5))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    actions = {}
+    for flags in ([], ["--split-intervals", "always"], ["--split-intervals", "never"]):
+        parser = argparse.ArgumentParser()
+        convert_command.add_parser(parser.add_subparsers())
+        json_path = tmp_path / "report.json"
+        args = parser.parse_args(["convert", str(path), "-o", str(tmp_path / "m.tflite"),
+                                  "--json", str(json_path), *flags])
+        assert convert_command.run(args) == deploy.EXIT_OK
+        report = json.loads(json_path.read_text())
+        actions[tuple(flags[1:])] = [r["action"] for r in report["export"]["layers"][:3]]
+    assert actions == {(): ["comparisons"] * 3, ("always",): ["split"] * 3,
+                       ("never",): ["comparisons"] * 3}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["convert", str(path), "--split-intervals", "sometimes"])
+
+
 def test_negative_gamma_bn_keeps_its_pool(inputs):
     model = tiny_binarynet(L.BatchNormalization, betas=(-1, 1), gamma=(-1.0, 1.0))
     export, report = prepare_for_lce(model)
     n1 = next(r for r in report.layers if r.layer == "n1")
     assert n1.moved_pool is None and "gamma < 0" in n1.reason
+    assert n1.action == "affine" and n1.cases["threshold_below"] > 0
     assert n1.dropped == ["t1"]
     assert isinstance(export.get_layer("p1").inbound_nodes[0].inbound_layers, L.Layer)
     assert export.get_layer("n1").inbound_nodes[0].inbound_layers.name == "p1"

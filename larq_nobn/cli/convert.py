@@ -21,6 +21,9 @@ EXAMPLES = (
     "convert runs/bf/model.keras --inference-input-type int8 --int8-range -3 3",
 )
 
+#: `--split-intervals` -> `deploy.convert(split_intervals=...)`.
+SPLIT_INTERVALS = {"auto": "auto", "always": True, "never": False}
+
 
 def add_parser(subparsers):
     """Adds `convert` to an argparse subparsers object and returns its parser."""
@@ -69,6 +72,13 @@ def add_parser(subparsers):
                         help="convert the model as it is, without the exact export "
                         "rewrites (ABN before signs as thresholds, max-pools after "
                         "monotone norms, flatten + binary dense as one binary conv)")
+    parser.add_argument("--split-intervals", choices=sorted(SPLIT_INTERVALS),
+                        default="auto",
+                        help="ABN channels whose sign is -1 inside an interval: split into "
+                        "two thresholds where that adds no 32-bit word to the next "
+                        "binary layer (auto, default), wherever possible (always: "
+                        "bitpacked outputs, no float op between binary convs, more "
+                        "binary work) or never (exact float comparisons)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     return parser
 
@@ -138,9 +148,9 @@ def _convert(args):
         if isinstance(model.input_shape, list):
             raise deploy.DeployError("verification needs a model with one input.")
         x, y = deploy.load_verification_data(dataset, samples, model.input_shape[1:])
-    result = deploy.convert(
-        model, target, abn_fusion=arg_or_default(args, "abn_fusion", True), **int8_options
-    )
+    split = SPLIT_INTERVALS[arg_or_default(args, "split_intervals", "auto")]
+    result = deploy.convert(model, target, abn_fusion=arg_or_default(args, "abn_fusion", True),
+                            split_intervals=split, **int8_options)
     if dataset:
         result.verify(x, y, threshold=threshold)
     result.save(output)

@@ -144,7 +144,7 @@ def _lce_convert(model, target, input_type, output_type, int8_range) -> bytes:
 
 
 def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
-            abn_fusion: bool = True, inference_input_type="float32",
+            abn_fusion: bool = True, split_intervals="auto", inference_input_type="float32",
             inference_output_type="float32",
             experimental_default_int8_range=None) -> ConversionResult:
     """Converts a Keras model with `larq_compute_engine.convert_keras_model`.
@@ -158,6 +158,11 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
             `larq_nobn.deploy.export.prepare_for_lce` (ABN before signs as thresholds,
             max-pools after monotone norms, flatten + binary dense as one binary
             convolution); `False` converts the model as it is.
+        split_intervals: `prepare_for_lce`'s choice for ABN channels whose sign is -1
+            inside an interval: `"auto"` (default: split into two thresholds where
+            that adds no 32-bit word to the next binary layer's input, else exact
+            float comparisons), `True` (split wherever possible: bitpacked outputs
+            and no float op between binary convs, more binary work) or `False`.
         inference_input_type, inference_output_type: `"float32"` (default) or `"int8"`
             (or `tf.float32` / `tf.int8`): the type of the model's input and output.
             An int8 edge needs quantization statistics there: fake-quantization ops in
@@ -185,7 +190,7 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
     model = as_keras_model(model_or_path, safe_mode)
     converted, export = model, None
     if abn_fusion:
-        converted, export = prepare_for_lce(model)
+        converted, export = prepare_for_lce(model, split_intervals=split_intervals)
     flatbuffer = _lce_convert(converted, target, input_type, output_type, int8_range)
     logger.info("converted model '%s' for %s: %d bytes", model.name, target, len(flatbuffer))
     ops = inspect_flatbuffer(flatbuffer, converted, target=target)

@@ -33,6 +33,7 @@ __all__ = [
     "FoldedReshape",
     "LayerRewrite",
     "prepare_for_lce",
+    "SPLIT_CHOICES",
     "snap_to_integers",
 ]
 
@@ -53,9 +54,8 @@ class LayerRewrite:
         action: `"affine"` (replaced by `SignAffine`, fusable into a binary conv),
             `"split"` (its interval channels split into two thresholds each, then
             `"affine"`), `"comparisons"` (replaced by `SignInterval`), `"kept"`
-            (unchanged; a `BatchNormalization` that feeds signs is kept and may still
-            move a pool).
-        cases: Case -> channel count (ABN only).
+            (unchanged: it feeds something other than signs).
+        cases: Case -> channel count (see `larq_nobn.deploy.sign_forms`).
         reason: Why the layer was kept as it was, or why its pool was not moved.
         moved_pool: The max-pool moved from before the layer to after it.
         dropped: Sign-preserving layers removed between the layer and its signs.
@@ -257,7 +257,7 @@ def _split_intervals(graph, name, form, integer):
     graph.edit(consumer, [kernel, bias.astype(np.float32)], use_bias=True)
     w = np.concatenate([w, np.ones(len(index), np.float32)])
     b = np.concatenate([b, extra])
-    b = snap_to_integers(w, b) if integer else b
+    b = snap_to_integers(w, b) if integer is not None else b
     graph.replace(name, SignAffine(scale=w, offset=b, axis=-1, name=name))
     return {"channels": int(len(index)), "producer": producer, "consumer": consumer}
 
@@ -265,36 +265,29 @@ def _split_intervals(graph, name, form, integer):
 # ======================================================================================
 # Normalization layers
 # ======================================================================================
-def _bn_monotone(layer):
-    """`(monotone, reason)` of a BatchNormalization at inference."""
-    negative = int(np.sum(layer.gamma.numpy() < 0)) if layer.scale else 0
-    if negative:
-        return False, (
-            f"{negative} channels with gamma < 0 (a max-pool before them would become a "
-            "min-pool): pool left in place"
-        )
-    return True, None
-
-
 def _channel_axis(layer):
     axis = layer.axis
     return axis[0] if isinstance(axis, (list, tuple)) else axis
 
 
-def _integer_input(graph, name):
-    """Whether every input of `name` is an integer: the output of a plain binary
-    convolution (sign inputs, sign weights, no or an integer bias), possibly through
-    a max-pool."""
+def _integer_bound(graph, name):
+    """A half-integer above every `|x|` that `name` can read if every input of `name`
+    is an integer: the output of a plain binary convolution (sign inputs, sign weights,
+    no or an integer bias), possibly through a max-pool; else None."""
     source = graph.single_input(name)
     if source is not None and isinstance(graph.layer(source), MAX_POOLS):
         source = graph.single_input(source)
     if source is None:
-        return False
+        return None
     layer = graph.layer(source)
     if not (type(layer) in _PLAIN_CONVS and is_sign_quantizer(layer.input_quantizer)
             and is_sign_quantizer(layer.kernel_quantizer)):
-        return False
-    return all(np.array_equal(a, np.round(a)) for a in graph.weights(source)[1:])
+        return None
+    kernel, *bias = graph.weights(source)
+    if not all(np.array_equal(a, np.round(a)) for a in bias):
+        return None
+    fan_in = int(np.prod(kernel.shape[:-1]))
+    return fan_in + max((float(np.abs(a).max()) for a in bias if a.size), default=0) + 0.5
 
 
 def snap_to_integers(scale, offset):
@@ -312,27 +305,82 @@ def snap_to_integers(scale, offset):
     return snapped.astype(np.float32)
 
 
+#: `split_intervals` values of `prepare_for_lce`.
+SPLIT_CHOICES = ("auto", True, False)
+
+#: Channels per word of LCE's bitpacked activations.
+_BITPACK_WORD = 32
+
+
+def _split_is_free(graph, name, form):
+    """Whether splitting `name`'s interval channels keeps the number of bitpacked
+    32-bit words its binary consumer reads per pixel."""
+    channels, extra = len(form.cases), int(np.sum(form.cases == "interval"))
+    words = -(-channels // _BITPACK_WORD)
+    return -(-(channels + extra) // _BITPACK_WORD) == words
+
+
+def _comparisons(graph, name, form, axis, bound):
+    """`SignInterval` for `form`. Where a binary convolution alone feeds `name`
+    (integer sums, `|x| < bound`), possibly through a max-pool, the bounds become
+    half-integers (`SignForm.integer_bounds`) and the upper one moves into that
+    convolution's bias, which LCE fuses: one subtraction fewer, and every value exact
+    in float32 (a per-channel shift commutes with the max-pool)."""
+    producer, _ = _producer(graph, name)
+    if (bound is None or producer is None or bound >= 2**22 or (form.flip < 0).any()
+            or axis not in (-1, 3)):
+        return SignInterval(lo=form.lo, hi=form.hi, flip=form.flip, axis=axis, name=name)
+    lo, hi = form.integer_bounds(bound)
+    kernel, *bias = graph.weights(producer)
+    shifted = ((bias[0] if bias else 0.0) - hi).astype(np.float32)
+    graph.edit(producer, [kernel, shifted], use_bias=True)
+    return SignInterval(lo=lo - hi, hi=np.zeros_like(hi), flip=form.flip, axis=axis,
+                        name=name)
+
+
 def _rewrite_abn(graph, name, split_intervals):
     """Replaces ABN `name`, which reaches only signs; returns `(rewrite, monotone)`."""
     layer = graph.layer(name)
     form = layer_sign_form(layer)
     axis = _channel_axis(layer)
     rewrite = LayerRewrite(name, "ABN", "affine", cases=form.counts())
-    integer = _integer_input(graph, name)
+    integer = _integer_bound(graph, name)
     if form.affine:
         w, b = form.affine_weights()
-        b = snap_to_integers(w, b) if integer else b
+        b = snap_to_integers(w, b) if integer is not None else b
         graph.replace(name, SignAffine(scale=w, offset=b, axis=axis, name=name))
         return rewrite, form.monotone
-    if split_intervals and form.splittable and axis in (-1, 3):
+    worth_it = split_intervals is True or (
+        split_intervals == "auto" and _split_is_free(graph, name, form)
+    )
+    if worth_it and form.splittable and axis in (-1, 3):
         rewrite.split = _split_intervals(graph, name, form, integer)
         if rewrite.split:
             rewrite.action = "split"
             return rewrite, True
-    new = SignInterval(lo=form.lo, hi=form.hi, flip=form.flip, axis=axis, name=name)
-    graph.replace(name, new)
+    if split_intervals == "auto" and form.splittable:
+        rewrite.reason = "a split would add a 32-bit word per pixel to the next layer"
+    graph.replace(name, _comparisons(graph, name, form, axis, integer))
     rewrite.action = "comparisons"
     return rewrite, False
+
+
+def _rewrite_bn(graph, name):
+    """Replaces BatchNormalization `name`, which reaches only signs, by its exact
+    thresholds (`SignAffine`); returns `(rewrite, monotone)`."""
+    layer = graph.layer(name)
+    form = layer_sign_form(layer)
+    w, b = form.affine_weights()
+    b = snap_to_integers(w, b) if _integer_bound(graph, name) is not None else b
+    graph.replace(name, SignAffine(scale=w, offset=b, axis=_channel_axis(layer), name=name))
+    rewrite = LayerRewrite(name, type(layer).__name__, "affine", cases=form.counts())
+    negative = int(np.sum(form.cases == "threshold_below"))
+    if negative and isinstance(graph.layer(graph.single_input(name)), MAX_POOLS):
+        rewrite.reason = (
+            f"{negative} channels with gamma < 0 (a max-pool before them would become a "
+            "min-pool): pool left in place"
+        )
+    return rewrite, form.monotone
 
 
 def _rewrite_norm(graph, name, split_intervals):
@@ -351,9 +399,7 @@ def _rewrite_norm(graph, name, split_intervals):
     if isinstance(graph.layer(name), ABN):
         rewrite, monotone = _rewrite_abn(graph, name, split_intervals)
     else:
-        monotone, why = _bn_monotone(graph.layer(name))
-        pooled = isinstance(graph.layer(graph.single_input(name)), MAX_POOLS)
-        rewrite = LayerRewrite(name, kind, "kept", reason=why if pooled else None)
+        rewrite, monotone = _rewrite_bn(graph, name)
     rewrite.dropped = droppable
     return rewrite, monotone
 
@@ -373,7 +419,8 @@ def _move_pool(graph, name, rewrite):
     rewrite.moved_pool = pool
 
 
-def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_intervals=True):
+def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True,
+                    split_intervals="auto"):
     """Rewrites a trained model into an inference-equivalent one that LCE converts with
     fewer float ops.
 
@@ -388,15 +435,19 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
       `Activation`, which are dropped) and sign-commuting ones (max-pool, reshape,
       flatten), becomes `SignAffine` if every channel is a threshold or a constant
       (LCE fuses it into a preceding binary conv: bitpacked output). Otherwise, if its
-      interval channels can be split (`split_intervals`; every other channel
-      non-decreasing, a convolution before it and a plain binary convolution or a
-      sign-input `QuantDense` after it, each possibly through a max-pool), each
-      interval channel becomes two thresholds
+      interval channels can be split (every other channel non-decreasing, a
+      convolution before it and a plain binary convolution or a sign-input
+      `QuantDense` after it, each possibly through a max-pool) and `split_intervals`
+      asks for it, each interval channel becomes two thresholds
       (`SignForm.split_weights`): still `SignAffine`, with the convolution before it
       computing those channels twice and the one after it reading `[W, -W]` plus a
-      bias. Else it becomes `SignInterval` (two subtractions and a maximum instead of
-      LOGISTIC + MUL). Every other ABN keeps its float graph.
-    - A `BatchNormalization` that reaches only signs loses its sign-preserving layers.
+      bias. Else it becomes `SignInterval`: two subtractions and a maximum instead of
+      LOGISTIC + MUL, or one subtraction and a maximum after a binary convolution,
+      whose bias takes the other subtraction (exact on its integer sums). Every
+      other ABN keeps its float graph.
+    - A `BatchNormalization` that reaches only signs loses its sign-preserving layers
+      and becomes `SignAffine` with its exact thresholds (`bn_sign_form`), which LCE
+      fuses as it fuses the BN, but without rounding the thresholds itself.
     - A max-pool whose only use is such a norm, when the norm is non-decreasing per
       channel (BN with every gamma >= 0, an affine ABN whose channels are all
       `threshold`, `constant` or `constant_negative`, or a split ABN), moves after the
@@ -416,7 +467,11 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
         move_pools: Move max-pools after monotone norms.
         fold_reshapes: Fold reshapes to `(1, 1, features)` into the next binary
             convolutions.
-        split_intervals: Split the interval channels of ABN where possible.
+        split_intervals: Split the interval channels of ABN: `"auto"` where the split
+            adds no 32-bit word to the bitpacked input of the next layer (the
+            channel count plus the interval channels stays within the same multiple
+            of 32; a split that adds a word costs that layer more than the float
+            comparisons do), `True` wherever possible, `False` never.
 
     # Returns
         `(export_model, ExportReport)`; the export model shares no layers with `model`,
@@ -424,8 +479,12 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True, split_interva
 
     # Raises
         TypeError: if `model` is not a `tf.keras.Model`.
-        ValueError: for a model without known inputs.
+        ValueError: for a model without known inputs or an unknown `split_intervals`.
     """
+    if split_intervals not in SPLIT_CHOICES:
+        raise ValueError(
+            f"split_intervals must be one of {SPLIT_CHOICES}; got {split_intervals!r}."
+        )
     graph = ModelGraph(as_functional(model))
     folded = [_fold_reshape(graph, name) for name in list(graph.entries) if fold_reshapes]
     rewrites = []

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 
 __all__ = [
     "AFFINE_CASES",
@@ -35,6 +36,7 @@ __all__ = [
     "SILU_MIN",
     "SignForm",
     "abn_sign_form",
+    "bn_sign_form",
     "layer_sign_form",
     "silu64",
     "silu_roots",
@@ -226,6 +228,26 @@ class SignForm:
         extra = -np.nextafter(self.lo[index], np.float32(np.inf)).astype(np.float32)
         return w, b, index, extra
 
+    def integer_bounds(self, bound):
+        """`(lo, hi)` for integer inputs `|x| < bound` (`bound` a half-integer below
+        2**22): half-integers, infinities replaced by `-bound` / `bound`, with which
+        `max(lo - x, x - hi) >= 0` gives the sign of every such `x`, and every value
+        in it is exact in float32, also after shifting `x` and both bounds by `hi`.
+
+        # Raises
+            ValueError: for a `band` channel (`flip = -1`) or a `bound` that is not a
+                half-integer below 2**22.
+        """
+        if (self.flip < 0).any():
+            raise ValueError(f"Band channels have no integer bounds: {self.counts()}.")
+        if not (bound % 1 == 0.5 and 0 < bound < 2**22):
+            raise ValueError(f"bound must be a half-integer in (0, 2**22); got {bound}.")
+        with np.errstate(invalid="ignore"):
+            # -1 iff lo < x < hi  <=>  floor(lo) + 1 <= x <= ceil(hi) - 1.
+            lo = np.clip(np.floor(self.lo.astype(np.float64)) + 0.5, -bound, bound)
+            hi = np.clip(np.ceil(self.hi.astype(np.float64)) - 0.5, -bound, bound)
+        return lo.astype(np.float32), hi.astype(np.float32)
+
     def evaluate(self, x):
         """The signs (+1.0 / -1.0) for float32 inputs `x` (channels last), in numpy."""
         x = np.asarray(x, np.float32)
@@ -304,9 +326,49 @@ def abn_sign_form(mean, variance, epsilon, beta=None, gamma=None) -> SignForm:
     return SignForm(cases, lo, hi, flip, roots)
 
 
+def bn_sign_form(mean, variance, epsilon, beta=None, gamma=None) -> SignForm:
+    """The exact `SignForm` of BatchNormalization's inference function per channel.
+
+    `gamma * (x - mean) / sqrt(var + eps) + beta >= 0` is `x >= c` (`threshold`) for
+    `gamma > 0`, `x <= c` (`threshold_below`) for `gamma < 0` and a constant for
+    `gamma = 0`, with `c = mean - beta * sqrt(var + eps) / gamma` solved in float64 and
+    rounded outwards to float32, as for ABN.
+
+    # Arguments
+        mean, variance: The moving statistics (float32 arrays).
+        epsilon: The layer's epsilon.
+        beta: The offset, None for `center=False`.
+        gamma: The scale, None for `scale=False`.
+
+    # Returns
+        A `SignForm` with one entry per channel.
+    """
+    mean = np.asarray(mean, np.float32).astype(np.float64)
+    std = np.sqrt(
+        (np.asarray(variance, np.float32) + np.float32(epsilon)).astype(np.float64)
+    )
+    n = mean.shape[0]
+    beta = np.zeros(n) if beta is None else np.asarray(beta, np.float32).astype(np.float64)
+    s = np.ones(n) if gamma is None else np.asarray(gamma, np.float32).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(s != 0, mean - beta * std / s, 0.0)
+    when = [s > 0, s < 0, beta >= 0]
+    cases = np.select(
+        when, ["threshold", "threshold_below", "constant"], "constant_negative"
+    ).astype("<U17")
+    inf = np.float32(np.inf)
+    lo = np.select(when, [-inf, _down(root), inf], -inf).astype(np.float32)
+    hi = np.select(when[:2], [_up(root), inf], inf).astype(np.float32)
+    roots = np.stack([np.full(n, np.nan), np.where(s != 0, root, np.nan)], -1)
+    return SignForm(cases, lo, hi, np.ones(n, np.float32), roots)
+
+
 def layer_sign_form(layer) -> SignForm:
-    """`abn_sign_form` of a built `larq_nobn.ABN` layer, from its current weights."""
-    return abn_sign_form(
+    """`abn_sign_form` of a built `larq_nobn.ABN` layer, or `bn_sign_form` of a built
+    `tf.keras.layers.BatchNormalization`, from its current weights."""
+    bn = isinstance(layer, tf.keras.layers.BatchNormalization)
+    function = bn_sign_form if bn else abn_sign_form
+    return function(
         layer.moving_mean.numpy(),
         layer.moving_variance.numpy(),
         layer.epsilon,

@@ -20,11 +20,12 @@ Writes `reports/export.json` and `reports/export.md`.
 import argparse
 import collections
 import json
+import os
 import time
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
-from larq_nobn import ABN, data, zoo
+from larq_nobn import ABN, data, deploy, zoo
 from larq_nobn.deploy import inspect_flatbuffer
 from larq_nobn.deploy.export import prepare_for_lce
 from larq_nobn.deploy.sign_forms import layer_sign_form
@@ -167,8 +168,11 @@ def run(args):
         if args.models and name not in args.models:
             continue
         tf.keras.utils.set_random_seed(0)
-        model = build()
-        train(model, x_train, y_train, args.steps)
+        if name in args.load:  # a trained model instead of `--steps` here
+            model = deploy.load_keras_model(args.load[name])
+        else:
+            model = build()
+            train(model, x_train, y_train, args.steps)
         export, report = prepare_for_lce(model)
         before = bytes(lce.convert_keras_model(model))
         after = bytes(lce.convert_keras_model(export))
@@ -200,7 +204,9 @@ def markdown(results, args):
     lines = [
         "# LCE export benchmark",
         "",
-        f"Width {args.width}, {args.steps} training steps, {args.samples} test images.",
+        f"Width {args.width}, {args.steps} training steps, {args.samples} test images"
+        + "".join(f"; {name} loaded from {path}" for name, path in args.load.items())
+        + f". Load average at the end: {os.getloadavg()[0]:.2f}.",
         "",
         "| model | ops before -> after | LOGISTIC | float ops | float ops between bconvs |"
         " bitpacked/bconv | top-1 agree | ABN sign diffs (rounding) | "
@@ -243,10 +249,21 @@ def main():
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", default="reports")
+    parser.add_argument("--load", nargs="+", default=[], metavar="MODEL=PATH",
+                        help="use the trained model file PATH for MODEL (e.g. "
+                        "binarynet_abn=runs/bench/binarynet-x0.25-abn-e3-b128-s0/"
+                        "model.keras) instead of training it here")
     parser.add_argument("--models", nargs="+", choices=sorted(models(1.0)),
                         help="the models to run (default: all; the summary line needs "
                         "both BinaryNets)")
     args = parser.parse_args()
+    pairs = [item.partition("=") for item in args.load]
+    bad = [item for item, (name, eq, path) in zip(args.load, pairs)
+           if not eq or name not in models(1.0)]
+    if bad:
+        parser.error(f"--load takes MODEL=PATH with MODEL in {sorted(models(1.0))}; "
+                     f"got {bad}")
+    args.load = {name: path for name, _, path in pairs}
     results = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance
 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `recipes_table`. Sizes and the 2-hour
 budget arithmetic: `benchmarks.plan`.
 
-    python -m benchmarks                   # full report (~80 min with the run cache)
+    python -m benchmarks                   # full report (~90 min from an empty cache)
     python -m benchmarks --quick           # < 10 min, into reports/bench-quick/
     python -m benchmarks --tiny --output DIR --runs-root DIR/runs   # the test's size
 
@@ -54,7 +54,8 @@ def parse(argv):
     parser.add_argument("--runs-root", type=Path, default=accuracy.ROOT,
                         help=f"run cache (default {accuracy.ROOT})")
     parser.add_argument("--binarynet-epochs", type=int,
-                        help="override the plan's BinaryNet epochs (2 fits 2 h from scratch)")
+                        help="override the plan's BinaryNet epochs (3; 2 shortens "
+                        "section 1 by a third)")
     parser.add_argument("--resnet-width", type=float, help="override ReActNet-18's width")
     parser.add_argument("--resnet-epochs", type=int, help="override ReActNet-18's epochs")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")

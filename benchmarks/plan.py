@@ -1,24 +1,24 @@
 """The sizes of the reproduction report: `FULL` (`make bench`), `QUICK` (`--quick`) and
 `TINY` (the test suite).
 
-Budget of `FULL` on 2 cores (step times measured on this 2-core machine under a load
-of ~3, batch 128, 28x28x1 Fashion-MNIST; one epoch is 469 steps):
+Budget of `FULL` on 2 cores, measured: the committed report (2026-11-30) ran from an
+empty run cache in 91 minutes, as two invocations of the same command (the first, 34
+minutes, was stopped to update the export code; the second, 57 minutes, read its 8
+finished runs back and resumed the ninth from its checkpoint), with other jobs on the
+machine part of the time (load average 2.6-4):
 
-| piece | arithmetic | min |
-|---|---|---:|
-| 1. BinaryNet x0.25, 4 norms x 3 seeds x 3 ep. | 12 runs x ~8.5 min | ~102 |
-| 1. ... bn/abn/none cached by the job on main | 3 bf runs x ~8.5 min | ~26 |
-| 1. ReActNet-18 x0.125, 4 norms x 3 seeds x 1 ep. | (469 x 0.27 s + eval, tracing) x 12 | ~30 |
-| 2. gradient norms at init, 8 models x 1 batch | | ~1 |
-| 3. activation balance, bn and abn x 300 steps | 2 x 300 x 0.28 s + probes | ~4 |
-| 4. step times, 5 variants x 2 models | 5 rounds x 2 steps, x1 ~3 s/step | ~6 |
-| 5. batch 8 vs 128, bf and bn, 30,000 images | (3750 x 0.029 + 235 x 0.28 s) x 2 | ~6 |
-| 6. 8 trained models, 3 conversions, latency | 1 and 2 threads | ~5 |
+| piece | min |
+|---|---:|
+| 1. BinaryNet x0.25, 4 norms x 3 seeds x 3 epochs (~4-6.5 min a run) | ~60 |
+| 1. ReActNet-18 x0.125, 4 norms x 3 seeds x 1 epoch (~1-2.5 min a run) | ~18 |
+| 2. gradient norms at init, 8 models x 1 batch | 0.1 |
+| 3. activation balance, bn and abn x 300 steps | 2.2 |
+| 4. step times, 5 variants x 2 models, 5 interleaved rounds | 4.0 |
+| 5. batch 8 vs 128, bf and bn, 30,000 images, 1 epoch | 4.4 |
+| 6. 8 trained models, 2 conversions + float TFLite, latency at 1 and 2 threads | 2.6 |
 
-With the nine cached BinaryNet runs the full report takes ~80 minutes; from an empty
-cache it takes ~155 minutes, over the 2-hour budget. The closest plan that fits from
-scratch is `--binarynet-epochs 2` (12 x ~5.7 min = ~68 min for BinaryNet, ~120 in all;
-its runs get their own cache keys, so it does not reuse the 3-epoch runs).
+`--binarynet-epochs 2` shortens section 1 by about a third (its runs get their own
+cache keys, so it does not reuse the 3-epoch runs).
 """
 
 from __future__ import annotations

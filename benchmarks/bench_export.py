@@ -178,7 +178,8 @@ def run(args):
         after = bytes(lce.convert_keras_model(export))
         flatbuffers[f"{name}/plain"], flatbuffers[f"{name}/export"] = before, after
         if report.cases().get("interval"):  # every split, and none
-            for kind, split in (("export_split", True), ("export_unsplit", False)):
+            for kind, split in (("export_bitpacked", "bitpacked"), ("export_split", True),
+                                ("export_unsplit", False)):
                 variant, _ = prepare_for_lce(model, split_intervals=split)
                 flatbuffers[f"{name}/{kind}"] = bytes(lce.convert_keras_model(variant))
         keras = model.predict(x_test, verbose=0, batch_size=256)
@@ -230,7 +231,8 @@ def markdown(results, args):
     if not {"binarynet_abn", "binarynet_bn"} <= set(results):
         return "\n".join(lines) + "\n"
     abn, bn = results["binarynet_abn"]["latency_ms"], results["binarynet_bn"]["latency_ms"]
-    variants = {"export_split": "every interval split", "export_unsplit": "no split"}
+    variants = {"export_bitpacked": "`\"bitpacked\"` splits",
+                "export_split": "every interval split", "export_unsplit": "no split"}
     lines += [
         "",
         f"BinaryNet abn / bn latency: without export {abn['plain'] / bn['plain']:.3f}, "

@@ -490,8 +490,9 @@ def test_convert_split_intervals_option(tmp_path):
     model = tiny_binarynet(ABN, betas=(-0.4, 0.5))
     path = tmp_path / "model.keras"
     model.save(path)
-    actions = {}
-    for flags in ([], ["--split-intervals", "always"], ["--split-intervals", "never"]):
+    actions, bitpacked = {}, {}
+    for flags in ([], ["--split-intervals", "always"], ["--split-intervals", "never"],
+                  ["--split-intervals", "bitpacked"]):
         parser = argparse.ArgumentParser()
         convert_command.add_parser(parser.add_subparsers())
         json_path = tmp_path / "report.json"
@@ -500,8 +501,15 @@ def test_convert_split_intervals_option(tmp_path):
         assert convert_command.run(args) == deploy.EXIT_OK
         report = json.loads(json_path.read_text())
         actions[tuple(flags[1:])] = [r["action"] for r in report["export"]["layers"][:3]]
+        bitpacked[tuple(flags[1:])] = report["ops"]["num_bitpacked"]
+    # n0 follows the float stem: "bitpacked" leaves it compared, c1 and c2 bitpack.
     assert actions == {(): ["comparisons"] * 3, ("always",): ["split"] * 3,
-                       ("never",): ["comparisons"] * 3}
+                       ("never",): ["comparisons"] * 3,
+                       ("bitpacked",): ["comparisons", "split", "split"]}
+    assert bitpacked == {(): 0, ("always",): 2, ("never",): 0, ("bitpacked",): 2}
+    x = np.random.RandomState(2).randn(32, 8, 8, 2).astype(np.float32)
+    got = lce.testing.Interpreter((tmp_path / "m.tflite").read_bytes()).predict(x)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4)  # bitpacked
     with pytest.raises(SystemExit):
         parser.parse_args(["convert", str(path), "--split-intervals", "sometimes"])
 

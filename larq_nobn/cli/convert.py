@@ -22,7 +22,7 @@ EXAMPLES = (
 )
 
 #: `--split-intervals` -> `deploy.convert(split_intervals=...)`.
-SPLIT_INTERVALS = {"auto": "auto", "always": True, "never": False}
+SPLIT_INTERVALS = {"auto": "auto", "bitpacked": "bitpacked", "always": True, "never": False}
 
 
 def add_parser(subparsers):
@@ -76,9 +76,10 @@ def add_parser(subparsers):
                         default="auto",
                         help="ABN channels whose sign is -1 inside an interval: split into "
                         "two thresholds where that adds no 32-bit word to the next "
-                        "binary layer (auto, default), wherever possible (always: "
-                        "bitpacked outputs, no float op between binary convs, more "
-                        "binary work) or never (exact float comparisons)")
+                        "binary layer (auto, default), wherever a binary conv produces "
+                        "them (bitpacked: bitpacked outputs and no float op between "
+                        "binary convs, as with BN, for more binary work), wherever "
+                        "possible (always) or never (exact float comparisons)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     return parser
 

@@ -161,8 +161,9 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
         split_intervals: `prepare_for_lce`'s choice for ABN channels whose sign is -1
             inside an interval: `"auto"` (default: split into two thresholds where
             that adds no 32-bit word to the next binary layer's input, else exact
-            float comparisons), `True` (split wherever possible: bitpacked outputs
-            and no float op between binary convs, more binary work) or `False`.
+            float comparisons), `"bitpacked"` (split wherever a binary conv produces
+            them: bitpacked outputs and no float op between binary convs, as with
+            BN, for more binary work), `True` (wherever possible) or `False`.
         inference_input_type, inference_output_type: `"float32"` (default) or `"int8"`
             (or `tf.float32` / `tf.int8`): the type of the model's input and output.
             An int8 edge needs quantization statistics there: fake-quantization ops in

@@ -306,7 +306,7 @@ def snap_to_integers(scale, offset):
 
 
 #: `split_intervals` values of `prepare_for_lce`.
-SPLIT_CHOICES = ("auto", True, False)
+SPLIT_CHOICES = ("auto", "bitpacked", True, False)
 
 #: Channels per word of LCE's bitpacked activations.
 _BITPACK_WORD = 32
@@ -350,8 +350,10 @@ def _rewrite_abn(graph, name, split_intervals):
         b = snap_to_integers(w, b) if integer is not None else b
         graph.replace(name, SignAffine(scale=w, offset=b, axis=axis, name=name))
         return rewrite, form.monotone
-    worth_it = split_intervals is True or (
-        split_intervals == "auto" and _split_is_free(graph, name, form)
+    worth_it = (
+        split_intervals is True
+        or (split_intervals == "bitpacked" and integer is not None)
+        or (split_intervals == "auto" and _split_is_free(graph, name, form))
     )
     if worth_it and form.splittable and axis in (-1, 3):
         rewrite.split = _split_intervals(graph, name, form, integer)
@@ -470,8 +472,11 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True,
         split_intervals: Split the interval channels of ABN: `"auto"` where the split
             adds no 32-bit word to the bitpacked input of the next layer (the
             channel count plus the interval channels stays within the same multiple
-            of 32; a split that adds a word costs that layer more than the float
-            comparisons do), `True` wherever possible, `False` never.
+            of 32; on x86 a split that adds a word costs more than the float
+            comparisons), `"bitpacked"` wherever a binary convolution produces
+            them (its output becomes bitpacked, as with BN; after a float
+            convolution the output is float anyway and the comparisons stay),
+            `True` wherever possible, `False` never.
 
     # Returns
         `(export_model, ExportReport)`; the export model shares no layers with `model`,

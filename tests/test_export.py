@@ -507,6 +507,7 @@ def test_convert_split_intervals_option(tmp_path):
                        ("never",): ["comparisons"] * 3,
                        ("bitpacked",): ["comparisons", "split", "split"]}
     assert bitpacked == {(): 0, ("always",): 2, ("never",): 0, ("bitpacked",): 2}
+    assert "a float layer produces it" in report["export"]["layers"][0]["reason"]
     x = np.random.RandomState(2).randn(32, 8, 8, 2).astype(np.float32)
     got = lce.testing.Interpreter((tmp_path / "m.tflite").read_bytes()).predict(x)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4)  # bitpacked

@@ -312,6 +312,13 @@ SPLIT_CHOICES = ("auto", "bitpacked", True, False)
 _BITPACK_WORD = 32
 
 
+#: Why a splittable layer was not split, per `split_intervals`.
+_NOT_SPLIT = {
+    "auto": "a split would add a 32-bit word per pixel to the next layer",
+    "bitpacked": "a float layer produces it (its output is float either way)",
+}
+
+
 def _split_is_free(graph, name, form):
     """Whether splitting `name`'s interval channels keeps the number of bitpacked
     32-bit words its binary consumer reads per pixel."""
@@ -360,8 +367,8 @@ def _rewrite_abn(graph, name, split_intervals):
         if rewrite.split:
             rewrite.action = "split"
             return rewrite, True
-    if split_intervals == "auto" and form.splittable:
-        rewrite.reason = "a split would add a 32-bit word per pixel to the next layer"
+    if form.splittable and not worth_it:
+        rewrite.reason = _NOT_SPLIT.get(split_intervals)
     graph.replace(name, _comparisons(graph, name, form, axis, integer))
     rewrite.action = "comparisons"
     return rewrite, False

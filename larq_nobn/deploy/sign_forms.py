@@ -256,6 +256,19 @@ class SignForm:
         return np.where(y >= 0, 1.0, -1.0).astype(np.float32)
 
 
+def _float64_parameters(mean, variance, epsilon, beta, gamma):
+    """`(mean, std, beta, scale)` in float64 from a norm layer's float32 values, with
+    `beta = 0` / `scale = 1` where the layer has none."""
+    mean = np.asarray(mean, np.float32).astype(np.float64)
+    std = np.sqrt(
+        (np.asarray(variance, np.float32) + np.float32(epsilon)).astype(np.float64)
+    )
+    n = mean.shape[0]
+    beta = np.zeros(n) if beta is None else np.asarray(beta, np.float32).astype(np.float64)
+    s = np.ones(n) if gamma is None else np.asarray(gamma, np.float32).astype(np.float64)
+    return mean, std, beta, s
+
+
 def abn_sign_form(mean, variance, epsilon, beta=None, gamma=None) -> SignForm:
     """The exact `SignForm` of ABN's inference function per channel.
 
@@ -268,13 +281,8 @@ def abn_sign_form(mean, variance, epsilon, beta=None, gamma=None) -> SignForm:
     # Returns
         A `SignForm` with one entry per channel.
     """
-    mean = np.asarray(mean, np.float32).astype(np.float64)
-    std = np.sqrt(
-        (np.asarray(variance, np.float32) + np.float32(epsilon)).astype(np.float64)
-    )
+    mean, std, beta, s = _float64_parameters(mean, variance, epsilon, beta, gamma)
     n = mean.shape[0]
-    beta = np.zeros(n) if beta is None else np.asarray(beta, np.float32).astype(np.float64)
-    s = np.ones(n) if gamma is None else np.asarray(gamma, np.float32).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         # +1 iff SiLU(z) >= t (s > 0) or SiLU(z) <= t (s < 0).
         t = np.where(s != 0, -beta / s, 0.0)
@@ -343,13 +351,8 @@ def bn_sign_form(mean, variance, epsilon, beta=None, gamma=None) -> SignForm:
     # Returns
         A `SignForm` with one entry per channel.
     """
-    mean = np.asarray(mean, np.float32).astype(np.float64)
-    std = np.sqrt(
-        (np.asarray(variance, np.float32) + np.float32(epsilon)).astype(np.float64)
-    )
+    mean, std, beta, s = _float64_parameters(mean, variance, epsilon, beta, gamma)
     n = mean.shape[0]
-    beta = np.zeros(n) if beta is None else np.asarray(beta, np.float32).astype(np.float64)
-    s = np.ones(n) if gamma is None else np.asarray(gamma, np.float32).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.where(s != 0, mean - beta * std / s, 0.0)
     when = [s > 0, s < 0, beta >= 0]

@@ -38,7 +38,8 @@ def add_parser(subparsers):
     parser.add_argument("--keras-model", metavar="PATH",
                         help="the Keras model the .tflite came from, for the float baseline")
     parser.add_argument("--unsafe-load", action="store_true",
-                        help="allow Lambda layers in --keras-model (runs its stored code)")
+                        help="allow a --keras-model with Lambda layers or other stored Python "
+                        "code (runs it: only for files you trust)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     return parser
 

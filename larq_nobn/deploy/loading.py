@@ -198,8 +198,8 @@ def lambda_layers(config) -> list[str]:
 
 def _untrusted_reference(node) -> str | None:
     module = node.get("module")
-    if not isinstance(module, str) or not module:
-        return None
+    if not isinstance(module, str) or not module or "class_name" not in node:
+        return None  # a Lambda's own config names the module of its code: reported
     name = node.get("config") if node.get("class_name") == "function" else None
     if module.split(".")[0] not in TRUSTED_MODULES:
         return f"{module}.{name or node.get('class_name')}"

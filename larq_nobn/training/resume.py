@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from typing import NamedTuple
 
 from larq_nobn.training.checkpoint import read_checkpoint_state
@@ -198,10 +199,20 @@ def restore(model, optimizer, variables, path: str, position: Position):
         position: Its `Position`, to check the restored step counter against.
 
     # Raises
+        ValueError: The checkpoint is corrupt (the message names it and what to do).
         RuntimeError: The optimizer state was not restored.
     """
     build_optimizer_state(optimizer, variables)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"Cannot restore the checkpoint {path!r}, it is corrupt "
+            f"({type(error).__name__}: {reason}); the run's files are kept. Start again "
+            "with --overwrite, or copy checkpoints/best.keras over it to resume from "
+            "the best epoch."
+        ) from None
     restored = int(optimizer.iterations.numpy())
     if restored != position.optimizer_iterations:
         raise RuntimeError(

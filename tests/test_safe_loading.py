@@ -232,3 +232,29 @@ def test_weights_files_round_trip(tmp_path):
     with pytest.raises(ValueError, match="w.weights.h5"):
         zoo.BinaryNet(weights=str(tmp_path / "w.weights.h5"),
                       **dict(kwargs, width_multiplier=0.125))
+
+
+# --------------------------------------------------------------------------------------
+# .h5 saving of a model restored from .keras
+# --------------------------------------------------------------------------------------
+def test_trained_model_from_keras_saves_as_h5(tmp_path):
+    """A restored model's variables keep their `layer/` names (tf-keras built custom
+    layers outside their name scope: duplicate optimizer slot names broke `.h5`)."""
+    import larq_nobn
+
+    model = zoo.BinaryNet(input_shape=(28, 28, 1), width_multiplier=0.0625, norm="bf")
+    model.compile(larq_nobn.AGC(tf.keras.optimizers.Adam(1e-3)),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(8, 28, 28, 1)).astype("float32")
+    model.fit(x, np.arange(8) % 10, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    restored = tf.keras.models.load_model(tmp_path / "model.keras")
+    names = [w.name for w in restored.weights]
+    assert len(set(names)) == len(names)
+    assert [w.name for w in restored.layers[1].weights] == [
+        w.name for w in model.layers[1].weights]
+    restored.save(tmp_path / "model.h5")
+    again = tf.keras.models.load_model(tmp_path / "model.h5")
+    np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
+    assert int(again.optimizer.iterations.numpy()) == 1

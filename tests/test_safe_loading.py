@@ -258,3 +258,94 @@ def test_trained_model_from_keras_saves_as_h5(tmp_path):
     again = tf.keras.models.load_model(tmp_path / "model.h5")
     np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
     assert int(again.optimizer.iterations.numpy()) == 1
+
+
+# --------------------------------------------------------------------------------------
+# Damaged run and search files: one line that names the file
+# --------------------------------------------------------------------------------------
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """The output folder of an interrupted one-epoch run (tiny BinaryNet): its
+    config.json and a checkpoint written by `save_checkpoint` (no training needed to
+    damage copies of it)."""
+    output = tmp_path_factory.mktemp("run") / "run"
+    config = training.TrainConfig(output=str(output), data_dir=FMNIST, epochs=1,
+                                  batch_size=8, max_train_samples=16,
+                                  max_test_samples=16, width_multiplier=0.0625)
+    output.mkdir()
+    files.write_json(output / "config.json", config.to_dict())
+    model = training.build_model(config, (28, 28, 1), 10)
+    state = {"config": config.to_dict(), "epoch": 1, "batch": 0, "optimizer_iterations": 2}
+    training.save_checkpoint(model, str(output / "checkpoints" / "last.keras"), state)
+    return output
+
+
+def _resume(run, tmp_path, capsys, damage):
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    damage(copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    err = _one_line_error(["train", "--output", str(copy), "--resume", "--epochs", "2"],
+                          capsys)
+    checkpoint = copy / "checkpoints" / "last.keras"
+    assert checkpoint.read_bytes() == before[checkpoint]  # nothing lost
+    return err, copy
+
+
+def test_damaged_checkpoint_on_resume(trained_run, tmp_path, capsys):
+    def flip_bytes(copy):  # the archive's index is intact, a member's bytes are not
+        path = copy / "checkpoints" / "last.keras"
+        content = bytearray(path.read_bytes())
+        middle = len(content) // 3
+        content[middle : middle + 200] = bytes(b ^ 0xFF for b in content[middle : middle + 200])
+        path.write_bytes(bytes(content))
+
+    err, copy = _resume(trained_run, tmp_path, capsys, flip_bytes)
+    assert str(copy / "checkpoints" / "last.keras") in err and "corrupt" in err
+    assert "--overwrite" in err
+
+
+def test_damaged_training_state_on_resume(trained_run, tmp_path, capsys):
+    def damage_state(copy):
+        path = copy / "checkpoints" / "last.keras"
+        with zipfile.ZipFile(path) as archive:
+            entries = {n: archive.read(n) for n in archive.namelist()}
+        entries["training_state.json"] = b'{"epoch": 1,'
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in entries.items():
+                archive.writestr(name, content)
+
+    err, copy = _resume(trained_run, tmp_path, capsys, damage_state)
+    assert "training_state.json" in err and str(copy / "checkpoints" / "last.keras") in err
+
+
+def test_damaged_config_json_on_resume(trained_run, tmp_path, capsys):
+    err, copy = _resume(trained_run, tmp_path, capsys,
+                        lambda copy: (copy / "config.json").write_text('{"model": '))
+    assert str(copy / "config.json") in err and "line 1" in err
+
+
+def test_damaged_search_files(tmp_path, capsys):
+    (tmp_path / "search.json").write_text("{")
+    err = _one_line_error(["tune", "--output", str(tmp_path), "--resume"], capsys)
+    assert str(tmp_path / "search.json") in err and "not valid JSON" in err
+    from larq_nobn import tuning
+
+    trial = tmp_path / "keras_tuner" / "trial_0001" / "trial.json"
+    trial.parent.mkdir(parents=True)
+    (tmp_path / "keras_tuner" / "oracle.json").write_text("{}")
+    trial.write_text('{"trial_id": ')
+    with pytest.raises(ValueError, match="trial_0001/trial.json.*not valid JSON"):
+        tuning.check_project_files(str(tmp_path))
+
+
+def test_agc_names_a_config_without_class_name():
+    import larq_nobn
+
+    with pytest.raises(ValueError, match="\\{'lr': 1\\}.*'class_name' and 'config'"):
+        larq_nobn.AGC({"lr": 1})
+    wrapped = larq_nobn.AGC({"class_name": "Adam", "config": {"learning_rate": 0.5}})
+    assert float(wrapped.learning_rate) == 0.5

@@ -308,17 +308,17 @@ def load_weights_by_name(model, path, *, allow_unused=False):
     stored = read_weights(path)
     targets = _targets(model, stored)
     for key, (name, variables) in targets.items():
-        where = f"layer {name!r}" + (f" (stored as {key!r})" if key != name else "")
+        stored_as = f" (stored as {key!r})" if key != name else ""
         if key not in stored:
             raise ValueError(
-                f"Weights file {path!r} has no weights for {where} of "
+                f"Weights file {path!r} has no weights for layer {name!r}{stored_as} of "
                 f"model {model.name!r}: it was saved from another architecture."
             )
         expected = [tuple(w.shape) for w in variables]
         found = [tuple(a.shape) for a in stored[key]]
         if expected != found:
             raise ValueError(
-                f"The {where} of model {model.name!r} has weights of shapes "
+                f"Layer {name!r}{stored_as} of model {model.name!r} has weights of shapes "
                 f"{expected}, but {path!r} holds {found} for it: it was saved from "
                 "another architecture (width, classes, input channels, norm, ...)."
             )

@@ -349,3 +349,28 @@ def test_agc_names_a_config_without_class_name():
         larq_nobn.AGC({"lr": 1})
     wrapped = larq_nobn.AGC({"class_name": "Adam", "config": {"learning_rate": 0.5}})
     assert float(wrapped.learning_rate) == 0.5
+
+
+def test_benchmark_names_a_tflite_the_interpreter_cannot_allocate(lambda_files, tmp_path,
+                                                                  capsys):
+    """Graph bytes overwritten (a tensor's buffer index, a shape) so that the file still
+    parses as a flatbuffer but LCE's interpreter cannot allocate it."""
+    from larq_nobn.deploy.benchmarking import lce_interpreter
+
+    original = open(lambda_files["tflite"], "rb").read()
+    damaged = None
+    for offset in range(16, len(original) - 4, 97):
+        candidate = bytearray(original)
+        candidate[offset : offset + 4] = b"\xff\xff\xff\x7f"
+        try:
+            deploy.check_flatbuffer(bytes(candidate))
+            lce_interpreter(bytes(candidate))
+        except deploy.DeployError as error:
+            if "interpreter cannot load" in str(error):
+                damaged = bytes(candidate)
+                break
+    assert damaged is not None
+    path = tmp_path / "damaged.tflite"
+    path.write_bytes(damaged)
+    err = _one_line_error(["benchmark", str(path), "--runs", "1", "--warmup", "0"], capsys)
+    assert str(path) in err and "convert it again" in err

@@ -266,6 +266,8 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
     if float_tflite is not None:
         models["float"] = as_flatbuffer(float_tflite, "float baseline")
     notes = _host_notes("float" in models)
+    for flatbuffer in models.values():
+        lce_interpreter(flatbuffer)  # a graph it cannot allocate fails before timing
 
     from tqdm import tqdm
 

@@ -14,8 +14,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from larq_nobn import zoo
+from larq_nobn import data, zoo
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.training.recipes import RECIPES
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     "WEIGHTS",
     "WIDTH_MODELS",
     "TrainConfig",
+    "config_from_recipe",
     "is_int",
     "is_number",
     "known_datasets",
@@ -106,8 +108,6 @@ def is_number(value) -> bool:
 
 def known_datasets() -> tuple:
     """The dataset names of `larq_nobn.data`."""
-    from larq_nobn import data
-
     return tuple(data.DATASETS)
 
 
@@ -256,8 +256,6 @@ class TrainConfig:
             )
 
     def _validate_names(self):
-        from larq_nobn.training.recipes import RECIPES
-
         self._choice("model", MODELS)
         self._choice("norm", NORMS)
         self._choice("optimizer", OPTIMIZERS)
@@ -429,6 +427,21 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
+
+
+def config_from_recipe(name: str, **explicit) -> TrainConfig:
+    """The `TrainConfig` of recipe `name` (one of `RECIPES`) with `explicit` fields
+    overriding it.
+
+    # Raises
+        ValueError: Unknown recipe name, a model the recipe is not defined for, or
+            invalid fields.
+    """
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown recipe {name!r}; expected one of {', '.join(RECIPES)}."
+        )
+    return TrainConfig(**RECIPES[name].settings(**explicit))
 
 
 def _normalize_clip_factor(value):

@@ -5,8 +5,8 @@ optimizer apply them.
 The wrapper has no state of its own. One small mechanism makes a wrapper per tf-keras
 optimizer API (`wrappers.AGCOptimizer`, `wrappers.LegacyAGCOptimizer`): a subclass of
 `AGC` names the API it `wraps` and the members of that API to forward to the wrapped
-optimizer (`forwarded_method`, `forwarded_attribute`); `AGC(optimizer)` then builds
-the subclass whose API the optimizer has."""
+optimizer (see `AGC.__init_subclass__`); `AGC(optimizer)` then builds the subclass
+whose API the optimizer has."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import tensorflow as tf
 from tf_keras.src.optimizers import optimizer as _optimizer_v3
 from tf_keras.src.optimizers.legacy import optimizer_v2 as _optimizer_v2
 
-__all__ = ["AGC", "forwarded_attribute", "forwarded_method", "innermost_optimizer"]
+__all__ = ["AGC", "innermost_optimizer"]
 
 _ACCEPTED_OPTIMIZERS = (
     "a tf-keras optimizer instance (`tf.keras.optimizers.Optimizer` such as "
@@ -72,7 +72,7 @@ def _wrapped(agc, name):
     return inner
 
 
-def forwarded_attribute(name: str, settable: bool = False) -> property:
+def _forwarded_attribute(name: str, settable: bool = False) -> property:
     """A property that reads (and, if `settable`, writes) `name` of the wrapped
     optimizer.
 
@@ -93,7 +93,7 @@ def forwarded_attribute(name: str, settable: bool = False) -> property:
     return property(get, set_ if settable else None, doc=f"The wrapped `{name}`.")
 
 
-def forwarded_method(name: str):
+def _forwarded_method(name: str):
     """A method that calls the wrapped optimizer's method `name` with its arguments.
 
     # Arguments
@@ -330,11 +330,11 @@ class AGC(metaclass=_AGCMeta):
             cls._wraps = wraps
             _WRAPPERS[wraps] = cls
         for name in methods:
-            setattr(cls, name, forwarded_method(name))
+            setattr(cls, name, _forwarded_method(name))
         for name in attributes:
-            setattr(cls, name, forwarded_attribute(name))
+            setattr(cls, name, _forwarded_attribute(name))
         for name in settable:
-            setattr(cls, name, forwarded_attribute(name, settable=True))
+            setattr(cls, name, _forwarded_attribute(name, settable=True))
 
     # Not calling the API's `__init__`: all state lives in the wrapped optimizer.
     @tf.__internal__.tracking.no_automatic_dependency_tracking
@@ -511,8 +511,8 @@ class AGC(metaclass=_AGCMeta):
 
     # -- what every optimizer API has: the wrapped optimizer's -------------------------
 
-    iterations = forwarded_attribute("iterations", settable=True)
-    learning_rate = lr = forwarded_attribute("learning_rate", settable=True)
+    iterations = _forwarded_attribute("iterations", settable=True)
+    learning_rate = lr = _forwarded_attribute("learning_rate", settable=True)
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: forward public attributes

@@ -58,10 +58,10 @@ WEIGHTS = ("binary", "real")
 # --------------------------------------------------------------------------------------
 # Defaults of `larq-nobn train` (and of `TrainConfig()`): the one place to change them.
 # A small BinaryNet (x0.25: 651 k parameters, 646 k binary) on Fashion-MNIST, offline
-# on a 2-core CPU: measured here (TF 2.21, 2 cores) 88.7 % test accuracy after
-# 3 epochs of 160-180 s (84.1 %, 87.6 % after epochs 1 and 2). With the crop + flip
-# augmentation it reached only 78.8 % after epoch 1: a short budget learns faster from
-# the plain images, so augmentation is off by default and on in every paper recipe.
+# on a 2-core CPU in minutes (its accuracy after 3 epochs, per norm and seed: section 1
+# of BENCHMARKS.md). A short budget learns faster from the plain images than with the
+# crop + flip augmentation, so augmentation is off by default and on in every paper
+# recipe.
 # --------------------------------------------------------------------------------------
 DEFAULT_MODEL = "binarynet"
 DEFAULT_NORM = "bn"
@@ -186,9 +186,9 @@ class TrainConfig:
             when there is no GPU) or `multi_worker` (`TF_CONFIG`).
         jit_compile: Compile the training step with XLA (`model.compile(jit_compile=
             True)`): it fuses the many small element-wise ops of a BNN (signs, clips,
-            normalizations); on a 2-core CPU it made BinaryNet x0.25 about 10 %
-            faster, at the price of a compile at the start. Training steps that run
-            eagerly ignore it.
+            normalizations), at the price of a compile at the start; whether that pays
+            off depends on the model and the machine (time a short run both ways).
+            Training steps that run eagerly ignore it.
         data_dir: Directory of the datasets (tensorflow-datasets `data_dir`, the
             Fashion-MNIST IDX files or the `tiny-imagenet-200` folder).
         max_train_samples: Train on N (shuffled) samples per epoch, rounded up to whole

@@ -113,7 +113,14 @@ def _forwarded_method(name: str):
 
 def _setting(name: str, doc: str) -> property:
     """A read-only property of one of the wrapper's own settings."""
-    return property(lambda self: self.__dict__["_" + name], doc=doc)
+
+    def get(self):
+        try:
+            return self.__dict__["_" + name]
+        except KeyError:  # still being built
+            raise AttributeError(name) from None
+
+    return property(get, doc=doc)
 
 
 # --------------------------------------------------------------------------------------

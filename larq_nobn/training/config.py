@@ -1,5 +1,6 @@
-"""`TrainConfig`, the description of a training run, and the defaults of
-`larq-nobn train`.
+"""`TrainConfig`, the description of a training run, the defaults of
+`larq-nobn train`, and `config_from_recipe` (the `TrainConfig` of one of the papers'
+recipes, whose settings are in `recipes`).
 
 Model and norm names come from the zoo's registry (`larq_nobn.zoo.REGISTRY`); dataset
 names from `larq_nobn.data.DATASETS`.

@@ -1,5 +1,6 @@
-"""`TrainConfig`, the description of a training run, and the defaults of
-`larq-nobn train`.
+"""`TrainConfig`, the description of a training run, the defaults of
+`larq-nobn train`, and `config_from_recipe` (the `TrainConfig` of one of the papers'
+recipes, whose settings are in `recipes`).
 
 Model and norm names come from the zoo's registry (`larq_nobn.zoo.REGISTRY`); dataset
 names from `larq_nobn.data.DATASETS`.
@@ -14,8 +15,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from larq_nobn import zoo
+from larq_nobn import data, zoo
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.training.recipes import RECIPES
 
 import numpy as np
 
@@ -40,6 +42,7 @@ __all__ = [
     "WEIGHTS",
     "WIDTH_MODELS",
     "TrainConfig",
+    "config_from_recipe",
     "is_int",
     "is_number",
     "known_datasets",
@@ -56,10 +59,10 @@ WEIGHTS = ("binary", "real")
 # --------------------------------------------------------------------------------------
 # Defaults of `larq-nobn train` (and of `TrainConfig()`): the one place to change them.
 # A small BinaryNet (x0.25: 651 k parameters, 646 k binary) on Fashion-MNIST, offline
-# on a 2-core CPU: measured here (TF 2.21, 2 cores) 88.7 % test accuracy after
-# 3 epochs of 160-180 s (84.1 %, 87.6 % after epochs 1 and 2). With the crop + flip
-# augmentation it reached only 78.8 % after epoch 1: a short budget learns faster from
-# the plain images, so augmentation is off by default and on in every paper recipe.
+# on a 2-core CPU in minutes (its accuracy after 3 epochs, per norm and seed: section 1
+# of BENCHMARKS.md). A short budget learns faster from the plain images than with the
+# crop + flip augmentation, so augmentation is off by default and on in every paper
+# recipe.
 # --------------------------------------------------------------------------------------
 DEFAULT_MODEL = "binarynet"
 DEFAULT_NORM = "bn"
@@ -106,8 +109,6 @@ def is_number(value) -> bool:
 
 def known_datasets() -> tuple:
     """The dataset names of `larq_nobn.data`."""
-    from larq_nobn import data
-
     return tuple(data.DATASETS)
 
 
@@ -189,9 +190,9 @@ class TrainConfig:
             when there is no GPU) or `multi_worker` (`TF_CONFIG`).
         jit_compile: Compile the training step with XLA (`model.compile(jit_compile=
             True)`): it fuses the many small element-wise ops of a BNN (signs, clips,
-            normalizations); on a 2-core CPU it made BinaryNet x0.25 about 10 %
-            faster, at the price of a compile at the start. Training steps that run
-            eagerly ignore it.
+            normalizations), at the price of a compile at the start; whether that pays
+            off depends on the model and the machine (time a short run both ways).
+            Training steps that run eagerly ignore it.
         data_dir: Directory of the datasets (tensorflow-datasets `data_dir`, the
             Fashion-MNIST IDX files or the `tiny-imagenet-200` folder).
         max_train_samples: Train on N (shuffled) samples per epoch, rounded up to whole
@@ -259,8 +260,6 @@ class TrainConfig:
             )
 
     def _validate_names(self):
-        from larq_nobn.training.recipes import RECIPES
-
         self._choice("model", MODELS)
         self._choice("norm", NORMS)
         self._choice("optimizer", OPTIMIZERS)
@@ -433,6 +432,21 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
+
+
+def config_from_recipe(name: str, **explicit) -> TrainConfig:
+    """The `TrainConfig` of recipe `name` (one of `RECIPES`) with `explicit` fields
+    overriding it.
+
+    # Raises
+        ValueError: Unknown recipe name, a model the recipe is not defined for, or
+            invalid fields.
+    """
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown recipe {name!r}; expected one of {', '.join(RECIPES)}."
+        )
+    return TrainConfig(**RECIPES[name].settings(**explicit))
 
 
 def _normalize_clip_factor(value):

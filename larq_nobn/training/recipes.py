@@ -1,4 +1,5 @@
-"""The training recipes of the papers (`larq-nobn train --recipe NAME`).
+"""The training recipes of the papers (`larq-nobn train --recipe NAME`): the settings
+only; `config.config_from_recipe` makes a `TrainConfig` of them.
 
 Every setting is the one of the paper's public training code (gushan/ABN,
 VITA-Group/BNN_NoBN); each recipe's `references` cite the file each setting comes
@@ -10,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
-from larq_nobn.training.config import DEFAULT_MODEL, TrainConfig
 
-__all__ = ["RECIPES", "Recipe", "config_from_recipe"]
+__all__ = ["RECIPES", "Recipe"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,18 @@ class Recipe:
     model_overrides: dict = field(default_factory=dict)
     references: tuple = ()
 
-    def config(self, **explicit) -> TrainConfig:
-        """The recipe's `TrainConfig`; `explicit` fields win over the recipe's.
+    def settings(self, **explicit) -> dict:
+        """The `TrainConfig` fields of the recipe (`config_from_recipe` makes the
+        config): `overrides`, then the model's `model_overrides`, then `explicit`,
+        which win; `recipe` is the recipe's name.
 
         # Raises
-            ValueError: A model the recipe is not defined for, or invalid fields.
+            ValueError: A model the recipe is not defined for.
         """
         values = dict(self.overrides)
-        model = explicit.get("model", values.get("model", DEFAULT_MODEL))
+        if self.models:
+            values.setdefault("model", self.models[0])
+        model = explicit.get("model", values.get("model"))
         if self.models and model not in self.models:
             raise ValueError(
                 f"Recipe {self.name!r} is defined for model(s) "
@@ -54,7 +58,7 @@ class Recipe:
         values.update(self.model_overrides.get(model, {}))
         values.update(explicit)
         values["recipe"] = self.name
-        return TrainConfig(**values)
+        return values
 
 
 #: Reference repositories, as cited in the recipes' sources.
@@ -232,17 +236,3 @@ RECIPES: dict[str, Recipe] = {
         ),
     ),
 }
-
-
-def config_from_recipe(name: str, **explicit) -> TrainConfig:
-    """The `TrainConfig` of recipe `name` with `explicit` fields overriding it.
-
-    # Raises
-        ValueError: Unknown recipe name, or invalid fields.
-    """
-    if name not in RECIPES:
-        raise ValueError(
-            f"Unknown recipe {name!r}; expected one of {', '.join(RECIPES)}."
-        )
-    return RECIPES[name].config(**explicit)
-

@@ -15,7 +15,6 @@ print(zoo.MODELS, spec.agc_clip_factor, spec.agc_exclude)
 Each network has its own name and builder. `"resnet18"` is the deprecated name of the
 former `zoo.ResNet18`, which built two networks by its `variant`; it stays for one
 release (its builder warns), and its `replaced_by` names the entries to use instead.
-```
 """
 
 from __future__ import annotations

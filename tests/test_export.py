@@ -413,7 +413,7 @@ def test_snap_to_integers_hand_values():
 
 def zoo_binarynet(norm):
     tf.keras.utils.set_random_seed(0)
-    model = zoo.BinaryNet(norm, (28, 28, 1), width_multiplier=0.125)
+    model = zoo.BinaryNet(norm=norm, input_shape=(28, 28, 1), width_multiplier=0.125)
     randomize_non_kernel_weights(model)  # ABN betas in (-0.3, 0.3): every case
     return model
 

@@ -78,7 +78,7 @@ DEFAULT_OUTPUT = os.path.join("runs", "default")
 #: is the ABN paper's size: `--recipe abn_paper` selects it).
 DEFAULT_BINARYNET_WIDTH = 0.25
 #: Models whose width `width_multiplier` sets.
-WIDTH_MODELS = ("binarynet", "resnet18")
+WIDTH_MODELS = ("binarynet", "reactnet18", "binary_resnet18", "resnet18")
 #: AGC clip factor for `bf` models when neither the config nor the zoo gives one
 #: (REFERENCE.md 1.1: 0.02 in the ImageNet scripts of "BNN - BN = ?").
 FALLBACK_AGC_CLIP_FACTOR = 0.02
@@ -128,7 +128,9 @@ class TrainConfig:
     """Everything that defines a training run; serializable to JSON.
 
     # Arguments
-        model: One of `MODELS` (`binarynet`, `resnet18`, `reactnet_a`).
+        model: One of `MODELS` (`binarynet`, `reactnet18`, `binary_resnet18`,
+            `reactnet_a`; `resnet18`, deprecated, builds one of the two ResNet-18s by
+            `variant` and warns).
         norm: One of `NORMS` (`bn`, `abn`, `bf`, `none`).
         dataset: A dataset name of `larq_nobn.data` (e.g. `fashion_mnist`, `cifar10`).
         epochs: Number of epochs in total (per step when `two_step`).
@@ -138,9 +140,10 @@ class TrainConfig:
         seeds: If given, one run per seed in `output/seed_K/` and a `summary.json`.
         output: Output directory.
         width_multiplier: The width of BinaryNet (`None`: `DEFAULT_BINARYNET_WIDTH`) or
-            of ResNet-18 (`None`: the zoo's 1). Only for `WIDTH_MODELS`.
-        variant: ResNet-18 variant, one of `RESNET18_VARIANTS` (`None`: the zoo's
-            default). Only for `resnet18`.
+            of a ResNet-18 (`None`: the zoo's 1). Only for `WIDTH_MODELS`.
+        variant: Only for the deprecated model `resnet18`: one of `RESNET18_VARIANTS`
+            (`None`: the zoo's default, `reactnet`); model `reactnet18` or
+            `binary_resnet18` replaces it.
         optimizer: One of `OPTIMIZERS`; `sgd` uses momentum 0.9.
         learning_rate: Initial learning rate.
         schedule: `constant`, `linear` (decays linearly to 0 over all training
@@ -316,8 +319,9 @@ class TrainConfig:
             variants = zoo.get_model(self.model).variants
             if not variants:
                 raise ValueError(
-                    "`variant` applies to model 'resnet18' only, not to "
-                    f"{self.model!r}."
+                    "`variant` applies to the deprecated model 'resnet18' only, not to "
+                    f"{self.model!r} (models 'reactnet18' and 'binary_resnet18' "
+                    "replace its two variants)."
                 )
             self._choice("variant", variants)
 

@@ -365,14 +365,14 @@ def test_split_intervals_booleans_are_deprecated_strings():
     `"always"` / `"never"`, with a warning that names the string, at the caller."""
     model = tiny_binarynet(ABN, betas=(-0.4, 0.5))
     for flag, name in ((True, "always"), (False, "never")):
-        with pytest.warns(DeprecationWarning, match=f"split_intervals={name!r}") as record:
+        with pytest.warns(FutureWarning, match=f"split_intervals={name!r}") as record:
             _, old = prepare_for_lce(model, split_intervals=flag)
         assert record[0].filename == __file__
         _, new = prepare_for_lce(model, split_intervals=name)
         assert [r.action for r in old.layers] == [r.action for r in new.layers]
         assert old.layers[0].action == ("split" if flag else "comparisons")
         # `convert` checks it before converting: a bad int8 range stops it after.
-        with pytest.warns(DeprecationWarning, match=repr(name)) as record:
+        with pytest.warns(FutureWarning, match=repr(name)) as record:
             with pytest.raises(deploy.DeployError, match="int8"):
                 deploy.convert(model, split_intervals=flag,
                                experimental_default_int8_range=(1.0, -1.0))

@@ -324,7 +324,8 @@ _NOT_SPLIT = {
 
 def check_split_intervals(split_intervals) -> str:
     """`split_intervals` checked: one of `SPLIT_CHOICES`. The booleans it took before
-    still work, with a `DeprecationWarning`: `True` is `"always"`, `False` `"never"`.
+    still work, with a `FutureWarning` (shown to users, unlike a `DeprecationWarning`):
+    `True` is `"always"`, `False` `"never"`.
 
     # Raises
         ValueError: any other value (the message names the accepted ones).
@@ -334,7 +335,7 @@ def check_split_intervals(split_intervals) -> str:
         warnings.warn(
             f"split_intervals={split_intervals} is deprecated; use "
             f"split_intervals={replacement!r}.",
-            DeprecationWarning,
+            FutureWarning,
             stacklevel=3,
         )
         return replacement

@@ -45,7 +45,7 @@ NOTICES = tuple(
         r"available CPU instructions",
         r"^To enable the following instructions: .*, in other operations, rebuild "
         r"TensorFlow with the appropriate compiler flags\.$",
-        _ABSL + r"util\.cc:\d+\] oneDNN supports DT_UINT8 only on platforms with AVX-512\.",
+        _ABSL + r"util\.cc:\d+\] oneDNN supports DT_U?INT8 only on platforms with AVX-512\.",
     )
 )
 # An INFO or WARNING line of TensorFlow's native logging: absl's format, or the

@@ -3,7 +3,8 @@ deploy guide is executed, and every `larq-nobn ...` line of their ```bash blocks
 
 Each Markdown file runs in its own fresh interpreter (import order matters: `larq_nobn`
 must come before TensorFlow), its blocks in sequence in one namespace, in a folder
-holding `runs/default/model.keras` (the architecture of `make run`'s model, untrained).
+holding `runs/default/model.keras` (the architecture of `make run`'s model, untrained),
+with `TF_CPP_MIN_LOG_LEVEL` unset and nothing on stderr.
 Each block must also stand alone (copied on its own into a fresh interpreter): ruff
 finds no undefined name in it, and it imports `larq_nobn` before TensorFlow, larq or
 LCE. A block that cannot run here is preceded by `<!-- norun: the reason -->`.
@@ -163,6 +164,7 @@ def test_python_blocks_run_as_written(doc, workdir):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     ran = re.findall(r"^\[block at line (\d+)\]$", result.stdout, re.M)
     assert [int(line) for line in ran] == [line for line, _ in runnable]
+    assert result.stderr == "", result.stderr[-4000:]  # no TensorFlow log lines either
 
 
 def cli_lines(doc: str) -> list[tuple[int, list[str]]]:

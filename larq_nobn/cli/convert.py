@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from pathlib import Path
 
 from larq_nobn import deploy
+from larq_nobn._startup_logs import tf_logs_shown
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.conversion_rules import check_target
@@ -79,6 +82,8 @@ def add_parser(subparsers):
                         "binary convs, as with BN, for more binary work), wherever "
                         "possible (always) or never (exact float comparisons)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's and the converter's own log lines")
     return parser
 
 
@@ -160,6 +165,19 @@ def _convert(args):
     return result, output, threshold
 
 
+@contextlib.contextmanager
+def _report_only():
+    """Within the block, the library's INFO lines (its export report, "wrote ...") are
+    held back: the report printed afterwards holds them, once."""
+    logger = logging.getLogger("larq_nobn")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def run(args) -> int:
     """Runs `larq-nobn convert` from parsed arguments; returns the exit status.
 
@@ -167,11 +185,14 @@ def run(args) -> int:
     below `--verify-threshold`; 2: bad input (one line on stderr, no traceback).
     """
     try:
-        result, output, threshold = _convert(args)
+        with _report_only(), tf_logs_shown(arg_or_default(args, "verbose", False)):
+            result, output, threshold = _convert(args)
     except deploy.DeployError as error:
         return report_error("convert", error)
     print(result.to_text())
     print(f"Wrote {output} ({len(result.flatbuffer):,} bytes).")
+    if arg_or_default(args, "json"):
+        print(f"Wrote the report as JSON to {args.json}.")
     if result.verification is not None and not result.verification.passed:
         print(
             f"larq-nobn convert: verification failed: top-1 agreement "

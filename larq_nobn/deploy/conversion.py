@@ -9,6 +9,7 @@ import os
 import warnings
 from pathlib import Path
 
+from larq_nobn._startup_logs import quiet_converter_logs
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.errors import DeployError, one_line
 from larq_nobn.deploy.export import check_split_intervals, prepare_for_lce
@@ -129,7 +130,9 @@ def _lce_convert(model, target, input_type, output_type, int8_range) -> bytes:
             "quantization, for latency tests only", int8_range,
         )
     try:
-        with warnings.catch_warnings():  # LCE warns twice about the range: logged above
+        # LCE warns twice about the range (logged above); its converter's log lines
+        # are progress, not news (`quiet_converter_logs`).
+        with warnings.catch_warnings(), quiet_converter_logs():
             warnings.filterwarnings("ignore", message=".*experimental_default_int8_range")
             flatbuffer = lce.convert_keras_model(
                 model, target=target, inference_input_type=tf.as_dtype(input_type),
@@ -231,7 +234,7 @@ def convert_float(model_or_path, *, safe_mode: bool = True) -> bytes:
         function = tf.function(lambda *inputs: model(list(inputs) if len(inputs) > 1
                                                      else inputs[0], training=False))
         concrete = function.get_concrete_function(*specs)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_converter_logs():
             warnings.simplefilter("ignore")
             converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
             flatbuffer = converter.convert()

@@ -44,7 +44,8 @@ def train_small_binarynet(norm, width_multiplier, steps, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a saved Keras model (default: train one)")
     parser.add_argument("--norm", choices=NORMS, default="bf")
     parser.add_argument("--width-multiplier", type=float, default=0.25)

@@ -17,7 +17,8 @@ from larq_nobn.tuning import tune
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=1, help="per trial")
     parser.add_argument("--width-multiplier", type=float, default=0.25)

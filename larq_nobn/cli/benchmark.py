@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from larq_nobn import deploy
+from larq_nobn._startup_logs import tf_logs_shown
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.benchmarking import lce_interpreter
@@ -42,6 +43,8 @@ def add_parser(subparsers):
                         help="allow a --keras-model with Lambda layers or other stored Python "
                         "code (runs it: only for files you trust)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's converter log lines (--keras-model)")
     return parser
 
 
@@ -69,14 +72,15 @@ def run(args) -> int:
     """
     try:
         flatbuffer = deploy.read_flatbuffer(args.model)
-        result = deploy.benchmark(
-            flatbuffer,
-            threads=tuple(arg_or_default(args, "threads", [1])),
-            runs=arg_or_default(args, "runs", 50),
-            warmup=arg_or_default(args, "warmup", 5),
-            keras_model=_baseline_model(args, flatbuffer),
-            progress=True,
-        )
+        with tf_logs_shown(arg_or_default(args, "verbose", False)):
+            result = deploy.benchmark(
+                flatbuffer,
+                threads=tuple(arg_or_default(args, "threads", [1])),
+                runs=arg_or_default(args, "runs", 50),
+                warmup=arg_or_default(args, "warmup", 5),
+                keras_model=_baseline_model(args, flatbuffer),
+                progress=True,
+            )
         json_path = arg_or_default(args, "json")
         if json_path:
             save_json(json_path, {"model": str(args.model), **result.to_dict()})

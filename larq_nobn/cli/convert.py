@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from pathlib import Path
 
 from larq_nobn import deploy
+from larq_nobn._startup_logs import tf_logs_shown
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.conversion_rules import check_target
+from larq_nobn.deploy.export import SPLIT_CHOICES
 from larq_nobn.deploy.formats import KERAS_MODEL_KINDS
 from larq_nobn.deploy.int8_edges import check_inference_type, check_int8_range
 from larq_nobn.deploy.loading import model_format
@@ -20,9 +24,6 @@ EXAMPLES = (
     "convert runs/bf/model.keras --verify-dataset fashion_mnist --json report.json",
     "convert runs/bf/model.keras --inference-input-type int8 --int8-range -3 3",
 )
-
-#: `--split-intervals` -> `deploy.convert(split_intervals=...)`.
-SPLIT_INTERVALS = {"auto": "auto", "bitpacked": "bitpacked", "always": True, "never": False}
 
 
 def add_parser(subparsers):
@@ -72,7 +73,7 @@ def add_parser(subparsers):
                         help="convert the model as it is, without the exact export "
                         "rewrites (ABN before signs as thresholds, max-pools after "
                         "monotone norms, flatten + binary dense as one binary conv)")
-    parser.add_argument("--split-intervals", choices=sorted(SPLIT_INTERVALS),
+    parser.add_argument("--split-intervals", choices=SPLIT_CHOICES,
                         default="auto",
                         help="ABN channels whose sign is -1 inside an interval: split into "
                         "two thresholds where that adds no 32-bit word to the next "
@@ -81,6 +82,8 @@ def add_parser(subparsers):
                         "binary convs, as with BN, for more binary work), wherever "
                         "possible (always) or never (exact float comparisons)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's and the converter's own log lines")
     return parser
 
 
@@ -149,7 +152,7 @@ def _convert(args):
         if isinstance(model.input_shape, list):
             raise deploy.DeployError("verification needs a model with one input.")
         x, y = deploy.load_verification_data(dataset, samples, model.input_shape[1:])
-    split = SPLIT_INTERVALS[arg_or_default(args, "split_intervals", "auto")]
+    split = arg_or_default(args, "split_intervals", "auto")
     result = deploy.convert(model, target, abn_fusion=arg_or_default(args, "abn_fusion", True),
                             split_intervals=split, **int8_options)
     if dataset:
@@ -162,6 +165,19 @@ def _convert(args):
     return result, output, threshold
 
 
+@contextlib.contextmanager
+def _report_only():
+    """Within the block, the library's INFO lines (its export report, "wrote ...") are
+    held back: the report printed afterwards holds them, once."""
+    logger = logging.getLogger("larq_nobn")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def run(args) -> int:
     """Runs `larq-nobn convert` from parsed arguments; returns the exit status.
 
@@ -169,11 +185,14 @@ def run(args) -> int:
     below `--verify-threshold`; 2: bad input (one line on stderr, no traceback).
     """
     try:
-        result, output, threshold = _convert(args)
+        with _report_only(), tf_logs_shown(arg_or_default(args, "verbose", False)):
+            result, output, threshold = _convert(args)
     except deploy.DeployError as error:
         return report_error("convert", error)
     print(result.to_text())
     print(f"Wrote {output} ({len(result.flatbuffer):,} bytes).")
+    if arg_or_default(args, "json"):
+        print(f"Wrote the report as JSON to {args.json}.")
     if result.verification is not None and not result.verification.passed:
         print(
             f"larq-nobn convert: verification failed: top-1 agreement "

@@ -64,8 +64,10 @@ def _finish_batches(dataset, *, augment, padding, seed, size, mode, mean, std, r
     def process(images, labels, seed_pair=None):
         if resize:
             images = tf.image.resize(images, [size, size], method="bilinear", antialias=True)
-        if seed_pair is not None:
-            images = random_crop_and_flip(images, seed_pair, padding=padding)
+        if seed_pair is not None:  # on float32 pixels: the same values, and no oneDNN
+            # notice about uint8 transposes ("supports DT_UINT8 only on ... AVX-512")
+            images = random_crop_and_flip(tf.cast(images, tf.float32), seed_pair,
+                                          padding=padding)
         images = normalize_images(images, mode, mean, std)
         images = tf.ensure_shape(images, [None, size, size, None])
         return images, labels

@@ -246,7 +246,7 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
         warmup: Untimed runs before them, >= 0.
         float_tflite: The float TFLite baseline (`bytes` or a `.tflite` path), optional.
         keras_model: The Keras model, to convert the baseline from, optional.
-        progress: Show a tqdm progress bar on stderr.
+        progress: Show a tqdm progress bar on stderr when stderr is a terminal.
 
     # Returns
         A `BenchmarkResult`.
@@ -272,7 +272,7 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
     from tqdm import tqdm
 
     total = len(models) * len(threads) * (runs + warmup)
-    with tqdm(total=total, desc="benchmark", unit="run", disable=not progress,
+    with tqdm(total=total, desc="benchmark", unit="run", disable=None if progress else True,
               file=sys.stderr, leave=False) as bar:
         rows = [
             _time_model(name, flatbuffer, count, runs, warmup, bar)

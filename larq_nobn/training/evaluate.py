@@ -3,6 +3,7 @@ request, the accuracy of each class (`PerClassAccuracy`), in one pass."""
 
 from __future__ import annotations
 
+from larq_nobn import data
 from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import is_int
 from larq_nobn.training.inputs import first_samples
@@ -92,8 +93,6 @@ def evaluate_model(
     """
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
-    from larq_nobn import data
-
     info = data.info(dataset)
     model = load_keras_model(model_path, safe_mode=safe_mode)
     check_fits(model, model_path, dataset, info)

@@ -85,9 +85,7 @@ def import_tensorflow():
 
 def register_custom_objects():
     """Imports the modules whose Keras classes saved models may refer to."""
-    import_tensorflow()
-    import larq_nobn.zoo  # noqa: F401  (registers the zoo's block layers)
-
+    import_tensorflow()  # `import larq_nobn` registers its layers (the zoo adds none)
     import larq  # noqa: F401  (registers larq layers and quantizers)
 
 

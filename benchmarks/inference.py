@@ -1,31 +1,45 @@
 """Section 6, inference: every trained variant of section 1 (seed 0, its `model.keras`)
-converted with LCE with and without the ABN/pool export (`deploy.convert(...,
-abn_fusion=True/False)`).
+converted with LCE without the export (`plain`, `deploy.convert(..., abn_fusion=False)`)
+and with it (`export`, the default `split_intervals="auto"`); the abn variants also
+with every other `split_intervals` setting (`SPLITS`).
 
 Per conversion: `LceBconv2d` count, how many write bitpacked output, float (TFLite
 builtin) ops in all and *between binary convs* (operator index after the first and
 before the last `LceBconv2d`: the float work inside the binary body), flatbuffer size
-against the ideal (`binary weights / 8 + 4 bytes x other parameters`), and host latency
-(LCE interpreter, batch 1, median of `latency_runs` runs) at 1 and 2 threads, next to
-the same network as a float TFLite model.
+against the ideal (`binary weights / 8 + 4 bytes x other parameters`), the LCE
+interpreter against Keras on real test images (`ConversionResult.verify`: top-1
+agreement, largest logit difference, both accuracies), and host latency at batch 1.
+
+Latency: one `timing.interleaved` over every conversion and the float TFLite model of
+every variant at 1 and 2 threads (LCE's interpreter), so that all of them see the same
+load: the fastest round per candidate, and as median ratios over rounds the speedup
+(float / LCE) and the abn / bn latency ratio per `split_intervals` setting.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks import models, timing
 from larq_nobn import deploy
 
+import numpy as np
+
 THREADS = (1, 2)
+#: `split_intervals` settings timed for the abn variants beside `"auto"` (`export`).
+SPLITS = {"export_bitpacked": "bitpacked", "export_always": True, "export_never": False}
 
 
-def convert_with_and_without_export(model) -> tuple[dict, dict]:
-    """`({"plain": ConversionResult, "export": ConversionResult}, export report)`."""
-    results = {
+def convert_all(model, norm: str) -> dict:
+    """`{kind: ConversionResult}`: `plain`, `export` and, for abn, `SPLITS`."""
+    result = {
         "plain": deploy.convert(model, abn_fusion=False),
         "export": deploy.convert(model, abn_fusion=True),
     }
-    return results, results["export"].export.to_dict()
+    if norm == "abn":
+        for kind, split in SPLITS.items():
+            result[kind] = deploy.convert(model, split_intervals=split)
+    return result
 
 
 def float_ops_between_bconvs(ops) -> int:
@@ -37,21 +51,10 @@ def float_ops_between_bconvs(ops) -> int:
     return sum(first < op.index < last for op in ops.float_ops)
 
 
-def latency_ms(flatbuffer, runs: int, float_tflite=None) -> dict:
-    """`{"lce": {threads: median ms}, "float": {...}}` (float only if given)."""
-    result = deploy.benchmark(
-        flatbuffer, threads=THREADS, runs=runs, warmup=min(3, runs),
-        float_tflite=float_tflite, progress=False,
-    )
-    table = {}
-    for row in result.rows:
-        table.setdefault(row.model, {})[str(row.threads)] = row.median_ms
-    return table
-
-
-def describe(conversion, runs: int, float_tflite=None) -> dict:
-    """The numbers of one conversion."""
+def describe(conversion, x, y) -> dict:
+    """The op, size and verification numbers of one conversion."""
     ops, size = conversion.ops, conversion.size
+    check = conversion.verify(x, y)
     return {
         "bconv": ops.num_bconv,
         "bitpacked": ops.num_bitpacked,
@@ -61,24 +64,79 @@ def describe(conversion, runs: int, float_tflite=None) -> dict:
         "file_bytes": size.file_bytes,
         "ideal_bytes": size.ideal_bytes,
         "size_ratio": size.ratio,
-        "latency_ms": latency_ms(conversion.flatbuffer, runs, float_tflite),
+        "verification": {key: getattr(check, key) for key in
+                         ("samples", "agreement", "max_abs_diff", "keras_accuracy",
+                          "lce_accuracy")},
     }
 
 
-def run(plan, records: list[dict]) -> dict:
-    """`{"<model>/<norm>": {"plain": {...}, "export": {...}, "float_latency_ms",
-    "export_report"}}` for the seed-0 run of every variant in `records`."""
-    result = {}
-    for record in records:
-        if record["seed"] != min(plan.seeds):
-            continue
-        model = deploy.load_keras_model(Path(record["run_dir"]) / "model.keras")
-        conversions, report = convert_with_and_without_export(model)
-        float_tflite = deploy.convert_float(model)
-        entry = {"export_report": report, "float_bytes": len(float_tflite)}
-        for kind, conversion in conversions.items():
-            baseline = float_tflite if kind == "plain" else None
-            entry[kind] = describe(conversion, plan.latency_runs, baseline)
-        entry["float_latency_ms"] = entry["plain"]["latency_ms"].pop("float")
-        result[f"{record['model']}/{record['norm']}"] = entry
+def interpreter_step(flatbuffer: bytes, threads: int):
+    """One batch-1 run of `flatbuffer` in LCE's interpreter (a fixed random input)."""
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    interpreter = Interpreter(flatbuffer, num_threads=threads)
+    shape = (1, *interpreter.input_shapes[0][1:])
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    return lambda: interpreter.predict(x)
+
+
+def latencies(flatbuffers: dict, plan) -> dict:
+    """`timing.interleaved` over `{name: flatbuffer}` at every thread count; returns
+    `{name: {threads: rounds_s}}`."""
+    steps = {(name, threads): interpreter_step(flatbuffer, threads)
+             for name, flatbuffer in flatbuffers.items() for threads in THREADS}
+    times = timing.interleaved(steps, plan.latency_rounds, plan.latency_repeats)
+    result: dict = {}
+    for (name, threads), entry in times.items():
+        result.setdefault(name, {})[str(threads)] = entry["rounds_s"]
     return result
+
+
+def abn_over_bn(rounds: dict, variants: dict) -> dict:
+    """`{model: {kind: {threads: median ratio}}}`: each abn conversion against bn's
+    conversion of the same kind (bn's `export` for the `SPLITS`, which bn lacks)."""
+    result = {}
+    for model in sorted({name.split("/")[0] for name in variants}):
+        abn, bn = f"{model}/abn", f"{model}/bn"
+        if abn not in variants or bn not in variants:
+            continue
+        result[model] = {}
+        for kind in variants[abn]:
+            base = rounds[f"{bn}/{'plain' if kind == 'plain' else 'export'}"]
+            result[model][kind] = {t: timing.median_ratio(r, base[t])
+                                   for t, r in rounds[f"{abn}/{kind}"].items()}
+    return result
+
+
+def run(plan, records: list[dict]) -> dict:
+    """`{"setup", "models": {"<model>/<norm>": {"export_report", "float_bytes",
+    "float_latency_ms", "conversions": {kind: {...}}}}, "abn_over_bn"}` for the seed-0
+    run of every variant in `records`."""
+    x, y = models.fashion_mnist("test", plan.verify_samples)
+    variants, flatbuffers = {}, {}
+    for record in (r for r in records if r["seed"] == min(plan.seeds)):
+        name = f"{record['model']}/{record['norm']}"
+        model = deploy.load_keras_model(Path(record["run_dir"]) / "model.keras")
+        conversions = convert_all(model, record["norm"])
+        float_tflite = deploy.convert_float(model)
+        variants[name] = {
+            "export_report": conversions["export"].export.to_dict(),
+            "float_bytes": len(float_tflite),
+            "conversions": {kind: describe(c, x, y) for kind, c in conversions.items()},
+        }
+        flatbuffers[f"{name}/float"] = float_tflite
+        flatbuffers.update({f"{name}/{kind}": c.flatbuffer for kind, c in conversions.items()})
+    rounds = latencies(flatbuffers, plan)
+    for name, entry in variants.items():
+        flt = rounds[f"{name}/float"]
+        entry["float_latency_ms"] = {t: 1e3 * min(r) for t, r in flt.items()}
+        for kind, conversion in entry["conversions"].items():
+            lce = rounds[f"{name}/{kind}"]
+            conversion["latency_ms"] = {t: 1e3 * min(r) for t, r in lce.items()}
+            conversion["speedup"] = {t: timing.median_ratio(flt[t], r) for t, r in lce.items()}
+    return {
+        "setup": {"threads": list(THREADS), "rounds": plan.latency_rounds,
+                  "runs_per_round": plan.latency_repeats, "verify_samples": int(len(x))},
+        "models": variants,
+        "abn_over_bn": abn_over_bn(rounds, {n: v["conversions"] for n, v in variants.items()}),
+    }

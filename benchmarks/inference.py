@@ -9,6 +9,9 @@ before the last `LceBconv2d`: the float work inside the binary body), flatbuffer
 against the ideal (`binary weights / 8 + 4 bytes x other parameters`), the LCE
 interpreter against Keras on real test images (`ConversionResult.verify`: top-1
 agreement, largest logit difference, both accuracies), and host latency at batch 1.
+Per variant, on the same images: how many binarized activations of Keras' float32
+norm layers differ from the exact signs that the export computes (`sign_differences`:
+inputs within float32 rounding of a threshold, the only source of disagreement).
 
 Latency: one `timing.interleaved` over every conversion and the float TFLite model of
 every variant at 1 and 2 threads (LCE's interpreter), so that all of them see the same
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from benchmarks import models, timing
 from larq_nobn import deploy
+from larq_nobn.deploy.sign_forms import layer_sign_form
 
 import numpy as np
 
@@ -68,6 +72,29 @@ def describe(conversion, x, y) -> dict:
                          ("samples", "agreement", "max_abs_diff", "keras_accuracy",
                           "lce_accuracy")},
     }
+
+
+def sign_differences(model, export_report: dict, x) -> dict:
+    """`{layer: {"elements", "differ"}}` for every norm layer the export rewrote: the
+    elements whose sign in Keras (float32, `output >= 0`) differs from the exact sign
+    of `layer_sign_form` on the same input."""
+    import tensorflow as tf
+
+    layers = [model.get_layer(r["layer"]) for r in export_report["layers"]
+              if r["action"] != "kept" and r["layer_class"] in ("ABN", "BatchNormalization")]
+    if not layers:
+        return {}
+    probe = tf.keras.Model(model.inputs, [t for layer in layers
+                                          for t in (layer.input, layer.output)])
+    values = probe.predict(x, verbose=0, batch_size=256)
+    result = {}
+    for k, layer in enumerate(layers):
+        inputs, outputs = values[2 * k], values[2 * k + 1]
+        keras = np.where(outputs >= 0, 1.0, -1.0)
+        exact = layer_sign_form(layer).evaluate(inputs)
+        result[layer.name] = {"elements": int(inputs.size),
+                              "differ": int((keras != exact).sum())}
+    return result
 
 
 def interpreter_step(flatbuffer: bytes, threads: int):
@@ -119,8 +146,10 @@ def run(plan, records: list[dict]) -> dict:
         model = deploy.load_keras_model(Path(record["run_dir"]) / "model.keras")
         conversions = convert_all(model, record["norm"])
         float_tflite = deploy.convert_float(model)
+        export_report = conversions["export"].export.to_dict()
         variants[name] = {
-            "export_report": conversions["export"].export.to_dict(),
+            "export_report": export_report,
+            "sign_differences": sign_differences(model, export_report, x),
             "float_bytes": len(float_tflite),
             "conversions": {kind: describe(c, x, y) for kind, c in conversions.items()},
         }

@@ -191,6 +191,9 @@ def inference_section(results: dict) -> list[str]:
                 f"{flt['1']:.3f} / {flt['2']:.3f}",
                 f"{r['speedup']['1']:.2f}x / {r['speedup']['2']:.2f}x",
             ])
+    differ = [f"{name} {sum(v['differ'] for v in e['sign_differences'].values()):,} of "
+              f"{sum(v['elements'] for v in e['sign_differences'].values()):,}"
+              for name, e in section["models"].items() if e["sign_differences"]]
     ratios = [[model, kind, *(f"{by[str(t)]:.3f}" for t in setup["threads"])]
               for model, kinds in section["abn_over_bn"].items()
               for kind, by in kinds.items()]
@@ -209,6 +212,10 @@ def inference_section(results: dict) -> list[str]:
         *table(["model/norm", "export", "bconv", "bitpacked", "float ops",
                 "float between bconvs", "bytes", "size / ideal", "agreement / max diff",
                 "1 thr ms", "2 thr ms", "float ms", "vs float"], rows),
+        "Binarized activations of the rewritten norm layers whose sign in Keras (float32) "
+        "differs from the export's exact one (inputs within rounding of a threshold), on "
+        "the same images: " + ("; ".join(differ) or "no layer rewritten") + ".",
+        "",
         "abn / bn latency (median over rounds; each abn conversion against bn's `plain` "
         "or `export`):",
         "",

@@ -72,6 +72,10 @@ def test_tiny_report(tmp_path):
             check = conversion["verification"]
             assert check["samples"] == TINY.verify_samples
             assert 0.0 <= check["agreement"] <= 1.0
+    differences = variants["binarynet/abn"]["sign_differences"]
+    assert differences and all(0 <= v["differ"] <= v["elements"] for v in
+                               differences.values())
+    assert "differs from the export's exact one" in markdown
     assert set(results["inference"]["abn_over_bn"]["binarynet"]) == {
         "plain", "export", *inference.SPLITS}
     pipelines = results["pipelines"]["pipelines"]

@@ -1,7 +1,7 @@
 """Section 6, inference: every trained variant of section 1 (seed 0, its `model.keras`)
 converted with LCE without the export (`plain`, `deploy.convert(..., abn_fusion=False)`)
 and with it (`export`, the default `split_intervals="auto"`); the abn variants also
-with every other `split_intervals` setting (`SPLITS`).
+with the plan's other `split_intervals` settings (`plan.splits`, see `SPLITS`).
 
 Per conversion: `LceBconv2d` count, how many write bitpacked output, float (TFLite
 builtin) ops in all and *between binary convs* (operator index after the first and
@@ -30,19 +30,21 @@ from larq_nobn.deploy.sign_forms import layer_sign_form
 import numpy as np
 
 THREADS = (1, 2)
-#: `split_intervals` settings timed for the abn variants beside `"auto"` (`export`).
-SPLITS = {"export_bitpacked": "bitpacked", "export_always": True, "export_never": False}
+#: The `split_intervals` settings that the abn variants can be timed with beside
+#: `"auto"` (`export`), as `deploy.convert` takes them; each conversion is `export_<name>`.
+SPLITS = {"bitpacked": "bitpacked", "always": True, "never": False}
 
 
-def convert_all(model, norm: str) -> dict:
-    """`{kind: ConversionResult}`: `plain`, `export` and, for abn, `SPLITS`."""
+def convert_all(model, norm: str, splits=()) -> dict:
+    """`{kind: ConversionResult}`: `plain`, `export` and, for abn, `export_<split>`
+    for every name in `splits` (keys of `SPLITS`)."""
     result = {
         "plain": deploy.convert(model, abn_fusion=False),
         "export": deploy.convert(model, abn_fusion=True),
     }
     if norm == "abn":
-        for kind, split in SPLITS.items():
-            result[kind] = deploy.convert(model, split_intervals=split)
+        for name in splits:
+            result[f"export_{name}"] = deploy.convert(model, split_intervals=SPLITS[name])
     return result
 
 
@@ -121,7 +123,8 @@ def latencies(flatbuffers: dict, plan) -> dict:
 
 def abn_over_bn(rounds: dict, variants: dict) -> dict:
     """`{model: {kind: {threads: median ratio}}}`: each abn conversion against bn's
-    conversion of the same kind (bn's `export` for the `SPLITS`, which bn lacks)."""
+    conversion of the same kind (bn's `export` for the `export_<split>` ones, which
+    bn lacks)."""
     result = {}
     for model in sorted({name.split("/")[0] for name in variants}):
         abn, bn = f"{model}/abn", f"{model}/bn"
@@ -144,7 +147,7 @@ def run(plan, records: list[dict]) -> dict:
     for record in (r for r in records if r["seed"] == min(plan.seeds)):
         name = f"{record['model']}/{record['norm']}"
         model = deploy.load_keras_model(Path(record["run_dir"]) / "model.keras")
-        conversions = convert_all(model, record["norm"])
+        conversions = convert_all(model, record["norm"], plan.splits)
         float_tflite = deploy.convert_float(model)
         export_report = conversions["export"].export.to_dict()
         variants[name] = {
@@ -165,7 +168,8 @@ def run(plan, records: list[dict]) -> dict:
             conversion["speedup"] = {t: timing.median_ratio(flt[t], r) for t, r in lce.items()}
     return {
         "setup": {"threads": list(THREADS), "rounds": plan.latency_rounds,
-                  "runs_per_round": plan.latency_repeats, "verify_samples": int(len(x))},
+                  "runs_per_round": plan.latency_repeats, "verify_samples": int(len(x)),
+                  "splits": list(plan.splits)},
         "models": variants,
         "abn_over_bn": abn_over_bn(rounds, {n: v["conversions"] for n, v in variants.items()}),
     }

@@ -56,6 +56,8 @@ class Plan:
         batch_sizes, batch_epochs, batch_train_samples: Section 5.
         latency_rounds, latency_repeats: Interleaved rounds of section 6's latency and
             interpreter runs per round and candidate.
+        splits: The `split_intervals` settings that section 6 converts the abn
+            models with beside `"auto"` (`inference.SPLITS`).
         verify_samples: Test images of section 6's LCE-vs-Keras verification.
         pipeline_rounds, pipeline_batches, pipeline_images: Section 7: interleaved
             rounds (one pass each), Fashion-MNIST batches per pass (`None`: the whole
@@ -86,6 +88,7 @@ class Plan:
     batch_train_samples: int | None = 30000
     latency_rounds: int = 5
     latency_repeats: int = 20
+    splits: tuple = ("bitpacked", "always", "never")
     verify_samples: int = 1000
     pipeline_rounds: int = 3
     pipeline_batches: int | None = None
@@ -143,6 +146,7 @@ TINY = QUICK.replace(
     batch_train_samples=128,
     latency_rounds=2,
     latency_repeats=1,
+    splits=("bitpacked",),
     verify_samples=32,
     pipeline_batches=2,
     pipeline_images=40,

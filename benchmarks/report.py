@@ -202,7 +202,8 @@ def inference_section(results: dict) -> list[str]:
         "",
         "Seed-0 model of every variant of section 1, converted without (`plain`) and with "
         "(`export`) `prepare_for_lce` (`split_intervals=\"auto\"`; abn also with "
-        "`\"bitpacked\"`, every interval split (`always`) and none (`never`)). Agreement: "
+        + ", ".join(f"`{name}` (`export_{name}`)" for name in setup["splits"])
+        + "). Agreement: "
         f"top-1 of the LCE interpreter against Keras on {setup['verify_samples']} test "
         "images, and the largest logit difference. Latency: LCE interpreter, batch 1, "
         f"ms of the fastest of {setup['rounds']} interleaved rounds of "

@@ -65,8 +65,8 @@ def test_tiny_report(tmp_path):
         *cost.CANDIDATES, *cost.EXTRA["binarynet"]}
     variants = results["inference"]["models"]
     assert set(variants) == {"binarynet/bn", "binarynet/abn", "binarynet/none"}
-    assert set(variants["binarynet/abn"]["conversions"]) == {"plain", "export",
-                                                              *inference.SPLITS}
+    splits = {f"export_{name}" for name in TINY.splits}
+    assert set(variants["binarynet/abn"]["conversions"]) == {"plain", "export", *splits}
     for entry in variants.values():
         for conversion in entry["conversions"].values():
             check = conversion["verification"]
@@ -77,7 +77,7 @@ def test_tiny_report(tmp_path):
                                differences.values())
     assert "differs from the export's exact one" in markdown
     assert set(results["inference"]["abn_over_bn"]["binarynet"]) == {
-        "plain", "export", *inference.SPLITS}
+        "plain", "export", *splits}
     pipelines = results["pipelines"]["pipelines"]
     assert pipelines["fashion_mnist/eval"]["images"] == TINY.pipeline_batches * 128
     assert pipelines["tiny_imagenet/train_decode"]["images"] == TINY.pipeline_images

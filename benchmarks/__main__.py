@@ -6,7 +6,7 @@ Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
 
-    python -m benchmarks                   # full report (~90 min from an empty cache)
+    python -m benchmarks                   # full report (budget: benchmarks.plan)
     python -m benchmarks cost inference    # named sections only, into reports/
     python -m benchmarks --quick           # < 10 min, into reports/bench-quick/
     python -m benchmarks --tiny --output DIR --runs-root DIR/runs   # the test's size
@@ -40,7 +40,7 @@ from benchmarks import (
     recipes_table,
     report,
 )
-from benchmarks.plan import PLANS
+from benchmarks.plan import NORMS, PLANS
 
 #: `{section: (results key, runner(plan, runs_root, verbose, results))}`, in report order.
 SECTIONS = {
@@ -82,7 +82,8 @@ def parse(argv):
     parser.add_argument("--resnet-width", type=float, help="override ReActNet-18's width")
     parser.add_argument("--resnet-epochs", type=int, help="override ReActNet-18's epochs")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
-    parser.add_argument("--norms", nargs="+", help="override the norm variants")
+    parser.add_argument("--norms", nargs="+", choices=NORMS,
+                        help="override the norm variants")
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity of runs")
     parser.set_defaults(plan="full")
     args = parser.parse_args(argv)

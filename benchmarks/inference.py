@@ -1,7 +1,7 @@
 """Section 6, inference: every trained variant of section 1 (seed 0, its `model.keras`)
 converted with LCE without the export (`plain`, `deploy.convert(..., abn_fusion=False)`)
 and with it (`export`, the default `split_intervals="auto"`); the abn variants also
-with the plan's other `split_intervals` settings (`plan.splits`, see `SPLITS`).
+with the plan's other `split_intervals` settings (`plan.splits`).
 
 Per conversion: `LceBconv2d` count, how many write bitpacked output, float (TFLite
 builtin) ops in all and *between binary convs* (operator index after the first and
@@ -30,21 +30,16 @@ from larq_nobn.deploy.sign_forms import layer_sign_form
 import numpy as np
 
 THREADS = (1, 2)
-#: The `split_intervals` settings that the abn variants can be timed with beside
-#: `"auto"` (`export`), as `deploy.convert` takes them; each conversion is `export_<name>`.
-SPLITS = {"bitpacked": "bitpacked", "always": True, "never": False}
-
-
 def convert_all(model, norm: str, splits=()) -> dict:
     """`{kind: ConversionResult}`: `plain`, `export` and, for abn, `export_<split>`
-    for every name in `splits` (keys of `SPLITS`)."""
+    for every `split_intervals` setting in `splits`."""
     result = {
         "plain": deploy.convert(model, abn_fusion=False),
         "export": deploy.convert(model, abn_fusion=True),
     }
     if norm == "abn":
         for name in splits:
-            result[f"export_{name}"] = deploy.convert(model, split_intervals=SPLITS[name])
+            result[f"export_{name}"] = deploy.convert(model, split_intervals=name)
     return result
 
 

@@ -57,7 +57,7 @@ class Plan:
         latency_rounds, latency_repeats: Interleaved rounds of section 6's latency and
             interpreter runs per round and candidate.
         splits: The `split_intervals` settings that section 6 converts the abn
-            models with beside `"auto"` (`inference.SPLITS`).
+            models with beside `"auto"`.
         verify_samples: Test images of section 6's LCE-vs-Keras verification.
         pipeline_rounds, pipeline_batches, pipeline_images: Section 7: interleaved
             rounds (one pass each), Fashion-MNIST batches per pass (`None`: the whole

@@ -106,17 +106,17 @@ def interpreter_step(flatbuffer: bytes, threads: int):
 
 def latencies(flatbuffers: dict, plan) -> dict:
     """`timing.interleaved` over `{name: flatbuffer}` at every thread count; returns
-    `{name: {threads: rounds_s}}`."""
+    `{name: {threads: {"fastest_s", "rounds_s", ...}}}`."""
     steps = {(name, threads): interpreter_step(flatbuffer, threads)
              for name, flatbuffer in flatbuffers.items() for threads in THREADS}
     times = timing.interleaved(steps, plan.latency_rounds, plan.latency_repeats)
     result: dict = {}
     for (name, threads), entry in times.items():
-        result.setdefault(name, {})[str(threads)] = entry["rounds_s"]
+        result.setdefault(name, {})[str(threads)] = entry
     return result
 
 
-def abn_over_bn(rounds: dict, variants: dict) -> dict:
+def abn_over_bn(times: dict, variants: dict) -> dict:
     """`{model: {kind: {threads: median ratio}}}`: each abn conversion against bn's
     conversion of the same kind (bn's `export` for the `export_<split>` ones, which
     bn lacks)."""
@@ -127,9 +127,11 @@ def abn_over_bn(rounds: dict, variants: dict) -> dict:
             continue
         result[model] = {}
         for kind in variants[abn]:
-            base = rounds[f"{bn}/{'plain' if kind == 'plain' else 'export'}"]
-            result[model][kind] = {t: timing.median_ratio(r, base[t])
-                                   for t, r in rounds[f"{abn}/{kind}"].items()}
+            base = times[f"{bn}/{'plain' if kind == 'plain' else 'export'}"]
+            result[model][kind] = {
+                t: timing.median_ratio(entry["rounds_s"], base[t]["rounds_s"])
+                for t, entry in times[f"{abn}/{kind}"].items()
+            }
     return result
 
 
@@ -153,18 +155,19 @@ def run(plan, records: list[dict]) -> dict:
         }
         flatbuffers[f"{name}/float"] = float_tflite
         flatbuffers.update({f"{name}/{kind}": c.flatbuffer for kind, c in conversions.items()})
-    rounds = latencies(flatbuffers, plan)
+    times = latencies(flatbuffers, plan)
     for name, entry in variants.items():
-        flt = rounds[f"{name}/float"]
-        entry["float_latency_ms"] = {t: 1e3 * min(r) for t, r in flt.items()}
+        flt = times[f"{name}/float"]
+        entry["float_latency_ms"] = {t: 1e3 * e["fastest_s"] for t, e in flt.items()}
         for kind, conversion in entry["conversions"].items():
-            lce = rounds[f"{name}/{kind}"]
-            conversion["latency_ms"] = {t: 1e3 * min(r) for t, r in lce.items()}
-            conversion["speedup"] = {t: timing.median_ratio(flt[t], r) for t, r in lce.items()}
+            lce = times[f"{name}/{kind}"]
+            conversion["latency_ms"] = {t: 1e3 * e["fastest_s"] for t, e in lce.items()}
+            conversion["speedup"] = {t: timing.median_ratio(flt[t]["rounds_s"], e["rounds_s"])
+                                     for t, e in lce.items()}
     return {
         "setup": {"threads": list(THREADS), "rounds": plan.latency_rounds,
                   "runs_per_round": plan.latency_repeats, "verify_samples": int(len(x)),
                   "splits": list(plan.splits)},
         "models": variants,
-        "abn_over_bn": abn_over_bn(rounds, {n: v["conversions"] for n, v in variants.items()}),
+        "abn_over_bn": abn_over_bn(times, {n: v["conversions"] for n, v in variants.items()}),
     }

@@ -162,11 +162,12 @@ def test_cost_shares_from_median_ratios():
 
 
 def test_abn_over_bn_pairs_each_kind_with_bn():
-    rounds = {"m/bn/plain": {"1": [2.0, 2.0, 2.0]}, "m/bn/export": {"1": [1.0, 1.0, 1.0]},
-              "m/abn/plain": {"1": [2.0, 3.0, 4.0]}, "m/abn/export": {"1": [1.0, 1.5, 0.5]},
-              "m/abn/export_always": {"1": [2.0, 1.0, 3.0]}}
+    rounds = {"m/bn/plain": [2.0, 2.0, 2.0], "m/bn/export": [1.0, 1.0, 1.0],
+              "m/abn/plain": [2.0, 3.0, 4.0], "m/abn/export": [1.0, 1.5, 0.5],
+              "m/abn/export_always": [2.0, 1.0, 3.0]}
+    times = {name: {"1": {"rounds_s": values}} for name, values in rounds.items()}
     variants = {"m/bn": {"plain": {}, "export": {}},
                 "m/abn": {"plain": {}, "export": {}, "export_always": {}}}
-    ratios = inference.abn_over_bn(rounds, variants)
+    ratios = inference.abn_over_bn(times, variants)
     assert ratios == {"m": {"plain": {"1": 1.5}, "export": {"1": 1.0},
                             "export_always": {"1": 2.0}}}

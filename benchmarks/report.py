@@ -68,6 +68,8 @@ def header(results: dict) -> list[str]:
 def claims_section(claims: list[dict]) -> list[str]:
     rows = [[c["claim"], LABELS.get(c["model"], c["model"]) + f" x{c['width']}",
              f"**{c['verdict']}**", c["rule"]] for c in claims]
+    if not rows:
+        return ["## Claims", "", "None: sections 1, 2 and 5 judge them, and none ran.", ""]
     return ["## Claims", ""] + table(["claim", "model", "verdict", "rule"], rows)
 
 

@@ -104,6 +104,16 @@ def test_sections_selected_in_report_order_with_what_they_need():
         "markdown"] == Path("reports/bench-full-gradients/BENCHMARKS.md")
 
 
+def test_one_section_writes_a_report_of_that_section_only(tmp_path):
+    assert benchmarks_main.main(["recipes", "--output", str(tmp_path)]) == 0
+    markdown = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 8. Full-scale recipes" in markdown and "## 1." not in markdown
+    assert "None: sections 1, 2 and 5 judge them" in markdown
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["recipes"]["rows"] and results["runs"] == [] and results["claims"] == []
+    assert list(results["section_seconds"]) == ["recipes"] and "cost" not in results
+
+
 def test_unknown_section_is_one_error_listing_the_accepted(capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmarks_main.parse(["cost", "speed"])

@@ -99,6 +99,12 @@ def interleaved(
 def keras_train_step(model, optimizer, x, y, jit_compile: bool = False) -> Callable[[], float]:
     """One compiled Keras training step of `model` on the fixed batch `(x, y)`.
 
+    # Arguments
+        model, optimizer: A built Keras model and its optimizer (compiled here, with a
+            sparse categorical cross-entropy on logits).
+        x, y: The batch every step trains on.
+        jit_compile: Compile the step with XLA.
+
     # Returns
         A function running one step and returning its loss (a float, so it waits).
     """

@@ -91,12 +91,11 @@ def binarynet_settings(plan, norm: str, seed: int) -> dict:
 
 
 def resnet_settings(plan, norm: str, seed: int) -> dict:
-    """Section 1's ReActNet-18 run: BinaryNet's recipe with ResNet-18 (variant
-    reactnet, CIFAR stem) at the plan's width and epochs."""
+    """Section 1's ReActNet-18 run: BinaryNet's recipe with ReActNet-18 (CIFAR stem)
+    at the plan's width and epochs."""
     return dict(
         BINARYNET_RECIPE,
-        model="resnet18",
-        variant="reactnet",
+        model="reactnet18",
         width_multiplier=plan.resnet_width,
         epochs=plan.resnet_epochs,
         norm=norm,
@@ -119,7 +118,7 @@ def run_grid(plan, root: Path = ROOT, verbose: int = 2) -> list[dict]:
     its per-epoch `curves`."""
     records = []
     for seed in plan.seeds:
-        makers = {"binarynet": binarynet_settings, "resnet18": resnet_settings}
+        makers = {"binarynet": binarynet_settings, "reactnet18": resnet_settings}
         for make in (makers[model] for model in plan.models):
             for norm in plan.norms:
                 run = train_cached(make(plan, norm, seed), root, verbose)

@@ -73,7 +73,7 @@ def run(plan) -> dict:
             "steps_per_round": plan.cost_repeats,
         }
     }
-    every = {"binarynet": plan.cost_binarynet_width, "resnet18": plan.cost_resnet_width}
+    every = {"binarynet": plan.cost_binarynet_width, "reactnet18": plan.cost_resnet_width}
     for model_name, width in ((model, every[model]) for model in plan.models):
         steps = {
             candidate: step_function(model_name, width, candidate, x, y)

@@ -10,17 +10,16 @@ import numpy as np
 
 SHAPE, CLASSES = (28, 28, 1), 10
 #: Display names of the two architectures of section 1.
-LABELS = {"binarynet": "BinaryNet", "resnet18": "ReActNet-18"}
+LABELS = {"binarynet": "BinaryNet", "reactnet18": "ReActNet-18"}
 
 
 def build(model: str, width: float, norm: str, seed: int = 0, input_shape=SHAPE):
-    """The zoo model of section 1 (`binarynet` or `resnet18` variant reactnet),
+    """The zoo model of section 1 (`binarynet` or `reactnet18`),
     freshly initialized with `seed`."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
-    extra = {"variant": "reactnet"} if model == "resnet18" else {}
-    config = training.TrainConfig(model=model, norm=norm, width_multiplier=width, **extra)
+    config = training.TrainConfig(model=model, norm=norm, width_multiplier=width)
     return training.build_model(config, input_shape, CLASSES)
 
 
@@ -56,7 +55,7 @@ def plain_larq_binarynet(width: float, input_shape, num_classes: int = CLASSES):
 
 def widths(plan) -> dict:
     """`{model: width}` of section 1 for the plan's models."""
-    every = {"binarynet": plan.binarynet_width, "resnet18": plan.resnet_width}
+    every = {"binarynet": plan.binarynet_width, "reactnet18": plan.resnet_width}
     return {model: every[model] for model in plan.models}
 
 

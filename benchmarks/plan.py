@@ -42,7 +42,7 @@ class Plan:
     # Arguments
         name: `full`, `quick` or `tiny`.
         seeds: Seeds of the accuracy runs (section 1).
-        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `resnet18`).
+        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `reactnet18`).
         norms: Variants compared in every section.
         binarynet_width, binarynet_epochs: BinaryNet of section 1 (3, batch 128, Adam
             1e-3, no augmentation: the issue's recipe and the cache's).
@@ -66,7 +66,7 @@ class Plan:
 
     name: str
     seeds: tuple = (0, 1, 2)
-    models: tuple = ("binarynet", "resnet18")
+    models: tuple = ("binarynet", "reactnet18")
     norms: tuple = NORMS
     binarynet_width: float = 0.25
     binarynet_epochs: int = 3

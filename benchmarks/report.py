@@ -86,7 +86,7 @@ def accuracy_section(results: dict) -> list[str]:
         "## 1. Accuracy on Fashion-MNIST",
         "",
         f"BinaryNet x{plan['binarynet_width']} ({plan['binarynet_epochs']} epochs) and "
-        f"ReActNet-18 (variant reactnet, CIFAR stem) x{plan['resnet_width']} "
+        f"ReActNet-18 (CIFAR stem) x{plan['resnet_width']} "
         f"({plan['resnet_epochs']} epochs): batch 128, Adam 1e-3, no augmentation, seeds "
         f"{', '.join(map(str, plan['seeds']))}; training subset "
         f"{plan['max_train_samples'] or 'all 60,000'}, test "

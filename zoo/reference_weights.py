@@ -74,7 +74,7 @@ logger = logging.getLogger(__name__)
 #: (`vgg_cifar10_binary`, `vgg_abn_cifar10_binary`; zoo `BinaryNet`) and its CIFAR
 #: ResNet-18 (`resnet_binary`, `resnet_abn_binary` at depth 18; zoo
 #: `ResNet18(variant="abn_paper")`).
-ARCHITECTURES = ("binarynet", "resnet18_abn_paper")
+ARCHITECTURES = ("binarynet", "resnet18_abn_paper", "reactnet18", "reactnet_a")
 
 #: File endings `read_reference_weights` accepts.
 SUFFIXES = (".npz", ".pth", ".pth.tar")
@@ -114,6 +114,11 @@ class ReferenceParameter:
         fold: Name of the reference bias subtracted from this moving mean, or None.
         optional: The reference may lack it (ABN moving statistics); `default` then.
         default: Value of an absent optional parameter.
+        scale: Factor from the reference's value to the zoo's (-1 where the reference
+            adds a shift the zoo subtracts).
+        part: `(k, n)`: the reference parameter is the k-th of n equal slices of the
+            zoo variable's last axis (ReActNet-A's two 1x1 convolutions of a
+            channel-doubling block, concatenated in the zoo), else None.
     """
 
     name: str
@@ -124,6 +129,8 @@ class ReferenceParameter:
     fold: str | None = None
     optional: bool = False
     default: float = 0.0
+    scale: float = 1.0
+    part: tuple | None = None
 
     def variable(self, model):
         """The zoo variable of `model` this parameter becomes."""
@@ -140,9 +147,24 @@ def _flatten_permutation(features):
     return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
 
 
+def _part_shape(param, shape):
+    """The shape of the slice of a zoo variable of `shape` that `param` fills."""
+    if param.part is None:
+        return tuple(shape)
+    return tuple(shape[:-1]) + (shape[-1] // param.part[1],)
+
+
+def _part_slice(param, shape):
+    k, n = param.part
+    width = shape[-1] // n
+    return (Ellipsis, slice(k * width, (k + 1) * width))
+
+
 def _to_zoo(param, value, shape):
-    """The reference array `value` in the layout of a zoo variable of `shape`."""
-    value = np.asarray(value, np.float32)
+    """The reference array `value` in the layout of a zoo variable (or, with
+    `param.part`, of its slice) of `shape`."""
+    shape = _part_shape(param, shape)
+    value = np.asarray(value, np.float32) * np.float32(param.scale)
     if param.kind == "conv":
         return value.transpose(2, 3, 1, 0)
     if param.kind == "dense":
@@ -158,6 +180,7 @@ def _to_zoo(param, value, shape):
 
 def _reference_shape(param, shape):
     """The shape a reference parameter must have for a zoo variable of `shape`."""
+    shape = _part_shape(param, shape)
     if param.kind == "conv":
         kh, kw, cin, cout = shape
         return (cout, cin, kh, kw)
@@ -180,6 +203,9 @@ def to_reference_layout(param, value):
         The array in the reference's layout (vectors flat).
     """
     value = np.asarray(value)
+    if param.part is not None:
+        value = value[_part_slice(param, value.shape)]
+    value = value / np.asarray(param.scale, value.dtype)
     if param.kind == "conv":
         return value.transpose(3, 2, 0, 1)
     if param.kind == "dense":
@@ -314,7 +340,115 @@ def _resnet18_abn_paper(model):
     return params + logits, ignored + skip + skip_logits
 
 
-_LAYOUTS = {"binarynet": _binarynet, "resnet18_abn_paper": _resnet18_abn_paper}
+def _has_layer(model, name):
+    return any(layer.name == name for layer in model.layers)
+
+
+def _optional_norm(model, prefix, layer_name):
+    """`_norm_parameters` where the zoo model has the layer (not `"bf"`, `"none"`)."""
+    if not _has_layer(model, layer_name):
+        return [], []
+    return _norm_parameters(model, prefix, layer_name)
+
+
+def _conv(model, prefix, layer_name, part=None):
+    """A (binary or ScaledWS) convolution's kernel, and its gain if it has one."""
+    params = [ReferenceParameter(f"{prefix}.weight", layer_name, "kernel", "conv",
+                                 part=part)]
+    if any(w.name.split("/")[-1].startswith("gain") for w in
+           model.get_layer(layer_name).weights):
+        params.append(ReferenceParameter(f"{prefix}.gain", layer_name, "gain", part=part))
+    return params
+
+
+def _rprelu(move_in, prelu, move_out, layer_name):
+    """ReActNet's LearnableBias -> PReLU -> LearnableBias as the zoo's RPReLU (which
+    subtracts its input shift)."""
+    return [
+        ReferenceParameter(f"{move_in}.bias", layer_name, "input_shift", scale=-1.0),
+        ReferenceParameter(f"{prelu}.weight", layer_name, "slope"),
+        ReferenceParameter(f"{move_out}.bias", layer_name, "output_shift"),
+    ]
+
+
+def _stem_and_classifier(model, conv, norm):
+    params = _conv(model, conv, "stem_conv")
+    norms, ignored = _optional_norm(model, norm, "stem_norm")
+    params += norms + [
+        ReferenceParameter("fc.weight", "classifier", "kernel", "dense"),
+        ReferenceParameter("fc.bias", "classifier", "bias"),
+    ]
+    return params, ignored
+
+
+def _reactnet18(model):
+    params, ignored = _stem_and_classifier(model, "conv1", "bn1")
+    for stage in range(1, 5):
+        for block in range(4):
+            ref, zoo = f"layer{stage}.{block}", f"stage{stage}_block{block + 1}"
+            params.append(
+                ReferenceParameter(f"{ref}.move0.bias", f"{zoo}_conv3x3", "threshold")
+            )
+            params += _conv(model, f"{ref}.binary_conv", f"{zoo}_conv3x3")
+            norms, skip = _optional_norm(model, f"{ref}.bn1", f"{zoo}_norm")
+            params += norms + _rprelu(
+                f"{ref}.move1", f"{ref}.prelu", f"{ref}.move2", f"{zoo}_rprelu"
+            )
+            ignored += skip
+            if stage > 1 and block == 0:
+                params += _conv(model, f"{ref}.downsample.1", f"{zoo}_shortcut_conv")
+                norms, skip = _optional_norm(
+                    model, f"{ref}.downsample.2", f"{zoo}_shortcut_norm"
+                )
+                params += norms
+                ignored += skip
+    return params, ignored
+
+
+def _reactnet_a_block(model, i):
+    ref, zoo = f"feature.{i}", f"block{i}"
+    params = [ReferenceParameter(f"{ref}.move11.bias", f"{zoo}_conv3x3", "threshold")]
+    params += _conv(model, f"{ref}.binary_3x3", f"{zoo}_conv3x3")
+    norms, ignored = _optional_norm(model, f"{ref}.bn1", f"{zoo}_norm1")
+    params += norms + _rprelu(
+        f"{ref}.move12", f"{ref}.prelu1", f"{ref}.move13", f"{zoo}_rprelu1"
+    )
+    params.append(ReferenceParameter(f"{ref}.move21.bias", f"{zoo}_conv1x1", "threshold"))
+    kernel = model.get_layer(f"{zoo}_conv1x1").kernel
+    if kernel.shape[-1] == kernel.shape[-2]:
+        params += _conv(model, f"{ref}.binary_pw", f"{zoo}_conv1x1")
+        norms, skip = _optional_norm(model, f"{ref}.bn2", f"{zoo}_norm2")
+        params += norms
+        ignored += skip
+    else:  # channel doubling: two 1x1 convolutions, concatenated in the zoo
+        for k in (1, 2):
+            params += _conv(
+                model, f"{ref}.binary_pw_down{k}", f"{zoo}_conv1x1", part=(k - 1, 2)
+            )
+            norms, skip = _optional_norm(model, f"{ref}.bn2_{k}", f"{zoo}_norm2")
+            params += [dataclasses.replace(p, part=(k - 1, 2)) for p in norms]
+            ignored += skip
+    params += _rprelu(f"{ref}.move22", f"{ref}.prelu2", f"{ref}.move23", f"{zoo}_rprelu2")
+    return params, ignored
+
+
+def _reactnet_a(model):
+    params, ignored = _stem_and_classifier(model, "feature.0.conv1", "feature.0.bn1")
+    i = 1
+    while _has_layer(model, f"block{i}_conv3x3"):
+        block_params, block_ignored = _reactnet_a_block(model, i)
+        params += block_params
+        ignored += block_ignored
+        i += 1
+    return params, ignored
+
+
+_LAYOUTS = {
+    "binarynet": _binarynet,
+    "resnet18_abn_paper": _resnet18_abn_paper,
+    "reactnet18": _reactnet18,
+    "reactnet_a": _reactnet_a,
+}
 
 
 def reference_parameters(model, *, architecture):
@@ -417,10 +551,11 @@ def _check(model, params, ignored, state):
         shape = tuple(p.variable(model).shape)
         want = _reference_shape(p, shape)
         got = tuple(np.shape(state[p.name]))
+        size = int(np.prod(_part_shape(p, shape)))
         if (want is not None and got != want) or (
-            want is None and int(np.prod(got)) != int(np.prod(shape))
+            want is None and int(np.prod(got)) != size
         ):
-            wanted = want if want is not None else f"{int(np.prod(shape))} entries"
+            wanted = want if want is not None else f"{size} entries"
             shapes.append(f"{p.name} {got} (the model needs {wanted})")
     problems = []
     if missing:
@@ -472,13 +607,23 @@ def load_reference_weights(model, source, *, architecture):
             "(gushan/ABN keeps ABN moving statistics outside its state_dict).",
             ", ".join(absent),
         )
+    values = {}
     for p in params:
         variable = p.variable(model)
+        shape = tuple(variable.shape)
         if p.name in state:
-            value = _to_zoo(p, state[p.name], tuple(variable.shape))
+            value = _to_zoo(p, state[p.name], shape)
         else:
-            value = np.full(tuple(variable.shape), p.default, np.float32)
+            value = np.full(_part_shape(p, shape), p.default, np.float32)
         if p.fold is not None and p.fold in state:
-            value = value - _to_zoo(p, state[p.fold], tuple(variable.shape))
+            value = value - _to_zoo(p, state[p.fold], shape)
+        if p.part is None:
+            values[variable.ref()] = (variable, value)
+        else:
+            full = values.setdefault(
+                variable.ref(), (variable, np.zeros(shape, np.float32))
+            )[1]
+            full[_part_slice(p, shape)] = value
+    for variable, value in values.values():
         variable.assign(value)
     return model

@@ -40,12 +40,35 @@ def _abn_paper(norm):
     return build, "resnet18_abn_paper"
 
 
+def _reactnet18(norm, stem):
+    def build():
+        return zoo.ResNet18(
+            norm, (32, 32, 3), 10, stem=stem, width_multiplier=1 / 16, pad_values=0.0
+        )
+
+    return build, "reactnet18"
+
+
+def _reactnet_a(norm):
+    def build():
+        return zoo.ReActNetA(norm, (32, 32, 3), 10, width_multiplier=1 / 16,
+                             pad_values=0.0)
+
+    return build, "reactnet_a"
+
+
 #: Fixture name -> (zoo model builder, reference architecture of the loader).
 ZOO_MODELS = {
     "binarynet_bn": _binarynet("bn"),
     "binarynet_abn": _binarynet("abn"),
     "resnet18_abn_paper_bn": _abn_paper("bn"),
     "resnet18_abn_paper_abn": _abn_paper("abn"),
+    **{
+        f"reactnet18_{norm}_{stem}": _reactnet18(norm, stem)
+        for norm in ("bn", "bf", "none")
+        for stem in ("cifar", "imagenet")
+    },
+    **{f"reactnet_a_{norm}": _reactnet_a(norm) for norm in ("bn", "bf", "none")},
 }
 
 
@@ -65,10 +88,17 @@ def stored_names(store, prefix):
     return sorted(names)
 
 
-def relative_error(store, key, value):
+def relative_error(store, key, value, baseline=None):
     """max |value - reference| / max |reference| over what the fixture stores of `key`
-    (the whole tensor, or its norm and sampled entries)."""
+    (the whole tensor, or its norm and sampled entries). With a `baseline` (the value
+    before a step), of the changes: max |(value - baseline) - (reference - baseline)|
+    / max |reference - baseline|."""
     value = np.asarray(value, np.float64).reshape(-1)
+    if baseline is not None:
+        baseline = np.asarray(baseline, np.float64).reshape(-1)
+        ref = np.asarray(store[key], np.float64).reshape(-1) - baseline
+        scale = max(np.abs(ref).max(), 1e-12)
+        return float(np.abs(value - baseline - ref).max() / scale)
     if key in store:
         ref = np.asarray(store[key], np.float64).reshape(-1)
         scale = max(np.abs(ref).max(), 1e-12)
@@ -169,8 +199,9 @@ def compare(name, optimizer=None):
     for ref_name in stored_names(store, "stats"):
         if ref_name not in stats:
             continue  # a normalization the reference builds but skips
+        # Relative to the step's change of the statistic (momentum hides most of it).
         result["stats"][ref_name] = relative_error(
-            store, f"stats/{ref_name}", stats[ref_name]
+            store, f"stats/{ref_name}", stats[ref_name], run.weights[ref_name]
         )
     if optimizer is not None:
         before = {p.name: run.variable(p).numpy().copy() for p in run.params}

@@ -243,7 +243,7 @@ def _stats(model):
 
 
 def _put(store, key, value, rng):
-    value = np.asarray(value, np.float32)
+    value = np.array(value, np.float32)  # a copy: AGC later clips gradients in place
     if value.size <= FULL_LIMIT:
         store[key] = value
         return

@@ -8,8 +8,10 @@ step. Each zoo model is loaded with `load_reference_weights` and must agree with
 relative (of each tensor's largest entry).
 
 Checked here is what agrees today: BinaryNet bn and abn in (a)-(d); the ABN paper's
-ResNet up to its first stride-2 3x3 convolution, and its 1x1 stride-2 shortcut
-convolution, which samples rows and columns 0, 2, 4, ... as PyTorch does.
+ResNet and ReActNet-18 (CIFAR stem) up to their first stride-2 3x3 convolution, and
+their stride-2 shortcuts (a 1x1 stride-2 convolution, or a 2x2 average pool and a 1x1
+convolution), which sample rows and columns 0, 2, 4, ... as PyTorch does. The loader
+round-trips every architecture it maps.
 """
 
 import logging
@@ -31,6 +33,14 @@ from reference.equivalence import ZooRun, compare, load_fixture, stored_names
 TOLERANCE = 1e-4
 BINARYNETS = ["binarynet_bn", "binarynet_abn"]
 ABN_PAPER = ["resnet18_abn_paper_bn", "resnet18_abn_paper_abn"]
+# Round trips, one of each layout the loader maps: BinaryNet's folded biases and
+# flatten order (bn: BN, abn: ABN), the ABN ResNet's skipped norm, ReActNet-18's BN
+# and shortcut norms (CIFAR stem) and ScaledWS gains (ImageNet stem), ReActNet-A's
+# concatenated 1x1 convolutions and norms.
+ROUND_TRIPS = BINARYNETS + [
+    "resnet18_abn_paper_abn", "reactnet18_bn_cifar", "reactnet18_bf_imagenet",
+    "reactnet_a_bn",
+]
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +88,26 @@ def test_binarynet_moving_statistics_match_the_reference(results, name):
     assert result["stats"][worst] < TOLERANCE, worst
 
 
-@pytest.mark.parametrize("name", ABN_PAPER)
-def test_abn_paper_resnet_matches_before_the_first_stride_2_conv(results, name):
+# Normalizations whose inputs come before the first stride-2 3x3 convolution (or
+# through a 1x1 stride-2 shortcut, or an average pool, from there only), by variant.
+BEFORE_STRIDE_2 = {
+    "resnet18_abn_paper_bn": ("bn1.", "layer1.", "layer2.0.downsample."),
+    "resnet18_abn_paper_abn": ("bn1.", "layer1.", "layer2.0.downsample."),
+    "reactnet18_bn_cifar": ("bn1.", "layer1.", "layer2.0.downsample."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_STRIDE_2))
+def test_resnets_match_before_the_first_stride_2_conv(results, name):
     stats = results(name)["stats"]
-    before = [n for n in stats if n.startswith(("bn1.", "layer1."))]
-    assert len(before) == 2 + 2 * 4  # stem norm, 2 blocks of 2 norms, mean and var
-    # The 1x1 stride-2 shortcut convolution of stage 2 sees stage 1's output only.
-    before += [n for n in stats if n.startswith("layer2.0.downsample.")]
+    before = [n for n in stats if n.startswith(BEFORE_STRIDE_2[name])]
+    # stem norm + stage 1's norms (2 blocks x 2 or 4 blocks x 1) + the shortcut's,
+    # each a mean and a variance
+    assert len(before) == 2 * (1 + 4 + 1)
     assert max(stats[n] for n in before) < TOLERANCE
 
 
-@pytest.mark.parametrize("name", BINARYNETS + ABN_PAPER)
+@pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_loading_round_trips_every_reference_parameter(name):
     store = load_fixture(name)
     run = ZooRun(name)
@@ -171,9 +190,9 @@ def test_npz_files_and_their_errors(tmp_path):
         read_reference_weights(tmp_path / "vgg.h5")
     with pytest.raises(ValueError, match="architecture.*binarynet"):
         load_reference_weights(model, path, architecture="vgg")
-    with pytest.raises(ValueError, match="not the zoo model of reference architecture"):
-        load_reference_weights(model, path, architecture="resnet18_abn_paper")
-    assert ARCHITECTURES == ("binarynet", "resnet18_abn_paper")
+    for other in set(ARCHITECTURES) - {"binarynet"}:
+        with pytest.raises(ValueError, match=f"not the zoo model of .*'{other}'"):
+            load_reference_weights(model, path, architecture=other)
 
 
 def test_pth_files_need_torch(tmp_path, monkeypatch):

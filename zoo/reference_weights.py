@@ -433,6 +433,7 @@ def _reactnet_a_block(model, i):
 
 
 def _reactnet_a(model):
+    model.get_layer("block1_conv3x3")  # a ReActNet-A (raises for another model)
     params, ignored = _stem_and_classifier(model, "feature.0.conv1", "feature.0.bn1")
     i = 1
     while _has_layer(model, f"block{i}_conv3x3"):

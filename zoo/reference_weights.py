@@ -1,8 +1,7 @@
 """Weights trained with the authors' PyTorch code, loaded into the matching zoo model.
 
-A user who trained BinaryNet or the ABN paper's ResNet with gushan/ABN
-(`vgg_cifar10_binary`, `vgg_abn_cifar10_binary`, `resnet_binary`, `resnet_abn_binary`)
-gets the same network as a zoo model, ready for `larq-nobn convert`:
+A user who trained with gushan/ABN or VITA-Group/BNN_NoBN on a GPU gets the same
+network as a zoo model, ready for `larq-nobn convert`:
 
 ```python
 model = larq_nobn.zoo.BinaryNet("abn", (32, 32, 3), 10, width_multiplier=3,
@@ -10,6 +9,18 @@ model = larq_nobn.zoo.BinaryNet("abn", (32, 32, 3), 10, width_multiplier=3,
 larq_nobn.zoo.load_reference_weights(model, "model_best.pth.tar",
                                      architecture="binarynet")
 ```
+
+- `"binarynet"`: gushan/ABN `vgg_cifar10_binary` / `vgg_abn_cifar10_binary` ->
+  `BinaryNet("bn" / "abn", width_multiplier=3)`;
+- `"resnet18_abn_paper"`: gushan/ABN `resnet_binary` / `resnet_abn_binary` (depth 18)
+  -> `ResNet18("bn" / "abn", variant="abn_paper")`;
+- `"reactnet18"`: BNN_NoBN `Qaw_reactnet_18_bn` / `_bf` / `_none` ->
+  `ResNet18("bn" / "bf" / "none", stem=...)`;
+- `"reactnet_a"`: BNN_NoBN `Qaw_reactnet_A_bn` / `_bf` / `_none` ->
+  `ReActNetA("bn" / "bf" / "none")`.
+
+The zoo model must have the reference's widths, input size and stem (BNN_NoBN's
+`birealnet18` builds the ImageNet stem unless called with `imagenet=False`).
 
 # What is converted
 
@@ -31,19 +42,31 @@ larq_nobn.zoo.load_reference_weights(model, "model_best.pth.tar",
   training); a reference bias there (BinaryNet's convolutions, `dense2` and classifier)
   is folded into that normalization's moving mean (`moving_mean - bias`), which gives
   the same inference output.
+- BNN_NoBN: the `LearnableBias` before a `BinaryActivation` (`move0`, `move11`,
+  `move21`) is the `threshold` of the binary convolution's `RSign`; `move1` / `prelu` /
+  `move2` (and `move12`... `move23`) are the zoo's `RPReLU` (`input_shift` = -bias, as
+  the zoo subtracts it, `slope`, `output_shift`); ScaledWS `gain`s `(out, 1, 1, 1)` ->
+  `(out,)`. ReActNet-A's channel-doubling blocks have two 1x1 convolutions
+  (`binary_pw_down1`, `binary_pw_down2`) and BNs (`bn2_1`, `bn2_2`) whose outputs the
+  reference concatenates; the zoo has one convolution and one BN with both halves.
 
-Unused reference parameters (the last ResNet block's `bn2`, which the reference builds
-but skips) are ignored. Any other name the model cannot take, any parameter the model
-needs that is missing, and any shape that does not fit raise one `ValueError` naming
-them all, before anything is assigned.
+Unused reference parameters (the last ABN-paper ResNet block's `bn2`, which the
+reference builds but skips) are ignored. Any other name the model cannot take, any
+parameter the model needs that is missing, and any shape that does not fit raise one
+`ValueError` naming them all, before anything is assigned.
 
 `.npz` files (numpy arrays under the reference's names) need nothing more; `.pth` and
-`.pth.tar` files need PyTorch installed (a checkpoint's `state_dict` entry and
-`DataParallel`'s `module.` prefix are handled).
+`.pth.tar` files need PyTorch installed (read with `torch.load(weights_only=True)`; a
+checkpoint's `state_dict` entry and `DataParallel`'s `module.` prefix are handled).
+
+Loading gives the reference's weights, not yet its computation everywhere: see the
+zoo builders for the differences (stride-2 padding alignment among them).
 
 # References
     - gushan/ABN, models/vgg_cifar10_binary.py, vgg_abn_cifar10_binary.py,
       resnet_binary.py, resnet_abn_binary.py, ABN.py
+    - VITA-Group/BNN_NoBN, models/Qaw_reactnet_18_*.py, Qaw_reactnet_A_*.py, layers.py,
+      train.py
 """
 
 from __future__ import annotations
@@ -70,10 +93,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The reference architectures `load_reference_weights` maps: gushan/ABN's BinaryNet
-#: (`vgg_cifar10_binary`, `vgg_abn_cifar10_binary`; zoo `BinaryNet`) and its CIFAR
-#: ResNet-18 (`resnet_binary`, `resnet_abn_binary` at depth 18; zoo
-#: `ResNet18(variant="abn_paper")`).
+#: The reference architectures `load_reference_weights` maps (see the module docstring).
 ARCHITECTURES = ("binarynet", "resnet18_abn_paper", "reactnet18", "reactnet_a")
 
 #: File endings `read_reference_weights` accepts.
@@ -495,7 +515,7 @@ def _read_torch(path):
             f"Reading {path!r} needs PyTorch (pip install torch), which is not "
             "installed; save the state_dict as a .npz of numpy arrays instead."
         ) from None
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, Mapping):

@@ -2,11 +2,10 @@
 scalars) with adaptive gradient clipping, next to the same network with BN deleted
 ("none"), which Sari et al. show cannot train.
 
-    python examples/train_bn_free.py [--model binarynet|resnet18] [--epochs 1]
+    python examples/train_bn_free.py [--model binarynet|reactnet18] [--epochs 1]
 """
 
 import argparse
-import importlib
 
 import larq_nobn  # noqa: F401  (first: Keras 2)
 from larq_nobn import data, zoo
@@ -14,20 +13,18 @@ from larq_nobn.optimizers import AGC
 
 import tensorflow as tf
 
-MODELS = {"binarynet": ("BinaryNet", "binarynet", dict(width_multiplier=0.25)),
-          "resnet18": ("ResNet18", "resnet", dict(width_multiplier=0.25))}
+MODELS = ("binarynet", "reactnet18")
 
 
 def build(model, norm):
-    function, module, options = MODELS[model]
-    net = getattr(zoo, function)(norm=norm, input_shape=(28, 28, 1), num_classes=10,
-                                 **options)
+    spec = zoo.get_model(model)
+    net = spec.builder(norm=norm, input_shape=(28, 28, 1), num_classes=10,
+                       width_multiplier=0.25)
     optimizer = tf.keras.optimizers.Adam(1e-3)
     if norm == "bf":
-        # The zoo module's recommended AGC settings for its BN-free variant.
-        settings = importlib.import_module(f"larq_nobn.zoo.{module}")
-        optimizer = AGC(optimizer, clip_factor=settings.AGC_CLIP_FACTOR,
-                        exclude=settings.AGC_EXCLUDE)
+        # The zoo's recommended AGC settings for the model's BN-free variant.
+        optimizer = AGC(optimizer, clip_factor=spec.agc_clip_factor,
+                        exclude=spec.agc_exclude)
     net.compile(optimizer,
                 tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
@@ -36,7 +33,7 @@ def build(model, norm):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="binarynet")
+    parser.add_argument("--model", choices=MODELS, default="binarynet")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--max-train-samples", type=int, default=None)

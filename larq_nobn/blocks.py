@@ -1,4 +1,4 @@
-"""Building blocks shared by the zoo: norm selection, the variance bookkeeping of
+"""Building blocks of the zoo's networks: norm selection, the variance bookkeeping of
 BN-free residual networks, the binary convolution of each variant and the residual
 blocks of ReActNet-A (`reactnet_block`), Bi-Real Net / ReActNet-18 (`bireal_block`) and
 BinaryNet.pytorch's CIFAR ResNet (`binarynet_basic_block`).
@@ -17,13 +17,7 @@ Every zoo model takes `norm` in `NORMS`:
 import math
 import re
 
-from larq_nobn.checks import (
-    check_choice,
-    check_input_shape,
-    check_num_classes,
-    check_pad_values,
-    scaled_width,
-)
+from larq_nobn.checks import check_choice, check_pad_values
 from larq_nobn.layers import (
     HardTanh,
     QuantConv2D,
@@ -42,24 +36,18 @@ __all__ = [
     "ALPHA",
     "BINARIZATIONS",
     "CLASSIFIER_NAME",
-    "CLASSIFIER_REGEX",
     "NORMS",
+    "NORM_EPSILON",
+    "NORM_MOMENTUM",
     "WEIGHT_DECAY_REGEX",
     "ExpectedVariance",
-    "HardTanh",
     "binary_conv",
     "binarynet_basic_block",
     "bireal_block",
-    "check_choice",
-    "check_input_shape",
     "check_norm",
-    "check_pad_values",
-    "check_num_classes",
-    "classifier",
     "full_precision_conv",
     "normalize",
     "reactnet_block",
-    "scaled_width",
     "weight_decay_variables",
 ]
 
@@ -157,14 +145,10 @@ class ExpectedVariance:
 # ReActNet-18 and the ABN paper's CIFAR ResNet).
 # ---------------------------------------------------------------------------------------
 
-#: Name of every zoo model's final full-precision dense layer. Its `kernel` and `bias`
-#: are the only variables that adaptive gradient clipping leaves alone.
+#: Name of every zoo model's final full-precision dense layer, which neither adaptive
+#: gradient clipping (each zoo module's `AGC_EXCLUDE`) nor the coupled weight decay of
+#: `WEIGHT_DECAY_REGEX` reaches.
 CLASSIFIER_NAME = "classifier"
-
-#: Regex matching the variable names of the classifier (`classifier/kernel:0`,
-#: `classifier/bias:0`, also under an outer name scope or with Keras' `_1` suffix) and
-#: nothing else; what the zoo modules export as `AGC_EXCLUDE`.
-CLASSIFIER_REGEX = r"(^|/)" + CLASSIFIER_NAME + r"(_\d+)?/(kernel|bias)(:\d+)?$"
 
 #: Regex (searched in variable names) of what coupled L2 weight decay reaches in the
 #: BN-free paper's training (VITA-Group/BNN_NoBN train.py: parameters with 4 dimensions
@@ -309,29 +293,6 @@ def full_precision_conv(filters, kernel_size, *, norm, strides=1, name=None):
     if norm == "bf":
         return ScaledWSQuantConv2D(**common)
     return tf.keras.layers.Conv2D(**common)
-
-
-def classifier(x, num_classes, *, pool=True):
-    """Global average pool and the full-precision dense classifier (`CLASSIFIER_NAME`).
-
-    A plain `Dense` with bias in every variant: the BN-free paper (like NFNets) keeps an
-    ordinary linear classifier, which adaptive gradient clipping excludes.
-
-    # Arguments
-        x: Input tensor: NHWC feature maps, or features when `pool=False`.
-        num_classes: Number of logits.
-        pool: Apply `GlobalAveragePooling2D` (layer `avg_pool`) first.
-
-    # Returns
-        The logits.
-
-    # Raises
-        ValueError: for a `num_classes` that is not a positive integer.
-    """
-    check_num_classes(num_classes)
-    if pool:
-        x = tf.keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return tf.keras.layers.Dense(num_classes, name=CLASSIFIER_NAME)(x)
 
 
 def _scale(x, value, name):
@@ -487,7 +448,7 @@ def bireal_block(
       `"none"` deletes every normalization.
     - `"bf"`: `x_in = beta * x`, `out = RPReLU(shortcut + alpha * bconv3x3(x_in))`
       with `alpha = ALPHA`; the network chooses `beta` (see
-      `larq_nobn.zoo.resnet.reactnet18_betas`).
+      `larq_nobn.zoo.reactnet18.reactnet18_betas`).
 
     The shortcut is `x`, or for a downsampling block (stride 2 or new width)
     `AvgPool2D(2)` (stride 2 only, `"same"` padding) -> 1x1 conv -> normalization

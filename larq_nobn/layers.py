@@ -141,10 +141,9 @@ def pointwise_conv2d(inputs, kernel):
 
     The forward pass is the convolution itself, so that converters see a `Conv2D` (LCE
     turns a binary one into `LceBconv2d`). The gradients are the same values as
-    TensorFlow's, but TensorFlow's CPU `Conv2DBackpropFilter` is very slow for a 1x1
-    kernel over a small feature map with many channels: for a dense layer written as a
-    1x1 convolution over a 1x1 map (8192 -> 1024 channels, batch 32) it took 2.07 s
-    where the equivalent matrix product took 0.08 s on 2 cores.
+    TensorFlow's, but TensorFlow's CPU `Conv2DBackpropFilter` is slow for a 1x1 kernel
+    over a small feature map with many channels (such as a dense layer written as a 1x1
+    convolution over a 1x1 map), where the equivalent matrix product is not.
 
     # Arguments
         inputs: NHWC tensor.
@@ -194,8 +193,9 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     the backward pass of a 1x1, stride-1 convolution is computed as matrix products
     (`pointwise_conv2d`), because TensorFlow's CPU kernel for it is slow. The zoo uses it
     for every binary convolution, including the binary dense layers that it writes as
-    1x1 convolutions over a 1x1 map so that LCE runs them as binary convolutions: there
-    it halved the training step of BinaryNet x1 on 2 CPU cores.
+    1x1 convolutions over a 1x1 map so that LCE runs them as binary convolutions (the
+    case `pointwise_conv2d` speeds up most). The zoo's measured step times are in
+    BENCHMARKS.md.
 
     Registered as `larq_nobn>QuantConv2D` (a `.keras` file loads it back as this class;
     a legacy `.h5` config, which names classes without their package, loads larq's

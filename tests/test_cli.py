@@ -99,6 +99,9 @@ def test_help_texts(capsys):
         "--teacher",
     ):
         assert option in out, option
+    # Each ResNet-18 has its own --model; the old name is marked deprecated.
+    assert "reactnet18" in out and "binary_resnet18" in out
+    assert "resnet18 is deprecated (use reactnet18 or binary_resnet18)" in " ".join(out.split())
     code, out, _ = run_main(["evaluate", "--help"], capsys)
     assert code == 0 and "--dataset" in out
     code, out, _ = run_main(["recipes"], capsys)
@@ -122,6 +125,10 @@ def test_every_subcommand_is_registered():
         (["train", "--agc-clip-factor", "lots"], "agc_clip_factor"),
         (["train", "--model", "reactnet_a", "--width-multiplier", "2"], "not to 'reactnet_a'"),
         (["train", "--recipe", "abn_paper", "--model", "reactnet_a"], "abn_paper"),
+        (
+            ["train", "--model", "reactnet18", "--variant", "abn_paper"],
+            "deprecated model 'resnet18' only",
+        ),
         (
             ["evaluate", "/nonexistent/model.keras", "--dataset", "fashion_mnist"],
             "exist",

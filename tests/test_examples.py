@@ -34,7 +34,7 @@ def test_drop_in_abn():
     assert all(accuracy(l) > 0.2 for l in lines), lines
 
 
-@pytest.mark.parametrize("model", ["binarynet", "resnet18"])
+@pytest.mark.parametrize("model", ["binarynet", "reactnet18"])
 def test_train_bn_free(model):
     out = run("train_bn_free.py", "--model", model, *TINY)
     lines = [l for l in out.splitlines() if "test accuracy" in l]

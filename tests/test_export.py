@@ -292,7 +292,7 @@ def test_threshold_abn_becomes_bitpacked_like_bn(inputs):
 
 def test_mixed_abn_splits_intervals_and_is_bitpacked_like_bn(inputs):
     abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
-    export, report = prepare_for_lce(abn, split_intervals=True)
+    export, report = prepare_for_lce(abn, split_intervals="always")
     counts = report.cases()
     assert counts["interval"] > 0 and counts["threshold"] > 0 and counts["constant"] > 0
     n0, n1, n2, _ = report.layers
@@ -313,7 +313,7 @@ def test_mixed_abn_splits_intervals_and_is_bitpacked_like_bn(inputs):
     np.testing.assert_allclose(got, keras, atol=1e-4)
 
 
-@pytest.mark.parametrize("split", ["auto", False])
+@pytest.mark.parametrize("split", ["auto", "never"])
 def test_mixed_abn_without_split_uses_comparisons(inputs, split):
     """32 channels: a split would need a second 32-bit word, so `"auto"` compares."""
     abn = tiny_binarynet(ABN, betas=(-0.4, 0.5))
@@ -349,8 +349,34 @@ def test_auto_splits_where_no_word_is_added(inputs):
     assert inspect_flatbuffer(flatbuffer).num_bitpacked == 2 and ops["MAXIMUM"] == 0
     got = lce.testing.Interpreter(flatbuffer).predict(inputs)
     np.testing.assert_allclose(got, abn.predict(inputs, verbose=0), atol=1e-4)
-    with pytest.raises(ValueError, match="split_intervals must be one of"):
-        prepare_for_lce(abn, split_intervals="always")
+
+
+@pytest.mark.parametrize("bad", ["sometimes", 1, None])
+def test_split_intervals_rejects_unknown_values(bad):
+    model = tiny_binarynet(ABN, betas=(-0.4, 0.5))
+    accepted = "'auto', 'bitpacked', 'always', 'never'"
+    for function in (prepare_for_lce, deploy.convert):
+        with pytest.raises(ValueError, match=f"must be one of {accepted}; got {bad!r}"):
+            function(model, split_intervals=bad)
+
+
+def test_split_intervals_booleans_are_deprecated_strings():
+    """`True` was "wherever possible", `False` "never": the same rewrites as
+    `"always"` / `"never"`, with a warning that names the string, at the caller."""
+    model = tiny_binarynet(ABN, betas=(-0.4, 0.5))
+    for flag, name in ((True, "always"), (False, "never")):
+        with pytest.warns(FutureWarning, match=f"split_intervals={name!r}") as record:
+            _, old = prepare_for_lce(model, split_intervals=flag)
+        assert record[0].filename == __file__
+        _, new = prepare_for_lce(model, split_intervals=name)
+        assert [r.action for r in old.layers] == [r.action for r in new.layers]
+        assert old.layers[0].action == ("split" if flag else "comparisons")
+        # `convert` checks it before converting: a bad int8 range stops it after.
+        with pytest.warns(FutureWarning, match=repr(name)) as record:
+            with pytest.raises(deploy.DeployError, match="int8"):
+                deploy.convert(model, split_intervals=flag,
+                               experimental_default_int8_range=(1.0, -1.0))
+        assert record[0].filename == __file__
 
 
 def test_split_weights_give_the_interval_signs():
@@ -387,7 +413,7 @@ def test_snap_to_integers_hand_values():
 
 def zoo_binarynet(norm):
     tf.keras.utils.set_random_seed(0)
-    model = zoo.BinaryNet(norm, (28, 28, 1), width_multiplier=0.125)
+    model = zoo.BinaryNet(norm=norm, input_shape=(28, 28, 1), width_multiplier=0.125)
     randomize_non_kernel_weights(model)  # ABN betas in (-0.3, 0.3): every case
     return model
 
@@ -423,7 +449,7 @@ def test_binarynet_bn_folds_the_flatten_and_bitpacks_every_conv_before_a_sign(im
 
 def test_binarynet_abn_reaches_the_ops_of_bn(images):
     model = zoo_binarynet("abn")
-    export, report = prepare_for_lce(model, split_intervals=True)
+    export, report = prepare_for_lce(model, split_intervals="always")
     abn = [r for r in report.layers if r.layer_class == "ABN"]
     assert len(abn) == 6 and {r.action for r in abn} == {"split"}  # convs only
     assert report.cases()["interval"] > 0

@@ -641,6 +641,31 @@ def test_learning_rate_and_iterations_proxy_for_callbacks(kind, tmp_path):
     assert os.listdir(tmp_path)
 
 
+def test_each_api_reads_and_writes_the_wrapped_optimizer():
+    var = tf.Variable([[1.0, 2.0], [3.0, 4.0]])
+    legacy = AGC(tf.keras.optimizers.legacy.Adam(0.1))
+    inner = legacy.inner_optimizer
+    legacy.clipnorm = 2.5  # a settable attribute of the legacy API
+    legacy.beta_1 = 0.5  # a hyperparameter, through `_hyper` / `_set_hyper`
+    assert (inner.clipnorm, float(tf.keras.backend.get_value(inner.beta_1))) == (2.5, 0.5)
+    legacy.apply_gradients([(tf.ones_like(var), var)])
+    assert legacy.get_slot_names() == ["m", "v"]
+    assert legacy.get_slot(var, "m") is inner.get_slot(var, "m")
+    assert [id(w) for w in legacy.weights] == [id(w) for w in inner.weights] != []
+
+    new = AGC(tf.keras.optimizers.Adam(0.1, use_ema=True))
+    new.ema_momentum = 0.5  # a settable attribute of the current API
+    assert new.inner_optimizer.ema_momentum == 0.5
+    new.apply_gradients([(tf.ones_like(var), var)])
+    assert [id(v) for v in new.variables] == [id(v) for v in new.inner_optimizer.variables]
+    assert len(new.variables) > 1
+
+    with pytest.raises(TypeError, match="LegacyAGCOptimizer wraps.*AGC\\(\\.\\.\\.\\)"):
+        agc_lib.LegacyAGCOptimizer(tf.keras.optimizers.Adam())
+    with pytest.raises(TypeError, match="AGCOptimizer wraps.*legacy"):
+        agc_lib.AGCOptimizer(tf.keras.optimizers.legacy.Adam())
+
+
 # --------------------------------------------------------------------------------------
 # Bad input.
 

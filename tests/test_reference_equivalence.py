@@ -152,7 +152,9 @@ def test_abn_moving_statistics_outside_the_state_dict_default_like_the_reference
 
 
 def test_one_error_names_every_missing_unexpected_and_misshaped_parameter():
-    model = zoo.BinaryNet("bn", (32, 32, 3), 10, width_multiplier=1 / 16, pad_values=0.0)
+    model = zoo.BinaryNet(
+        norm="bn", input_shape=(32, 32, 3), width_multiplier=1 / 16, pad_values=0.0
+    )
     kernel = model.get_layer("conv2").kernel.numpy().copy()
     weights = _weights(load_fixture("binarynet_bn"))
     del weights["features.3.weight"], weights["classifier.4.running_var"]
@@ -178,7 +180,9 @@ def test_npz_files_and_their_errors(tmp_path):
     np.savez(path, **{f"module.{k}": v for k, v in weights.items()})  # DataParallel
     read = read_reference_weights(path)
     assert set(read) == set(weights)
-    model = zoo.BinaryNet("bn", (32, 32, 3), 10, width_multiplier=1 / 16, pad_values=0.0)
+    model = zoo.BinaryNet(
+        norm="bn", input_shape=(32, 32, 3), width_multiplier=1 / 16, pad_values=0.0
+    )
     load_reference_weights(model, path, architecture="binarynet")
     np.testing.assert_array_equal(
         model.get_layer("classifier_norm").moving_variance.numpy(),

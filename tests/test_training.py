@@ -95,14 +95,15 @@ def test_config_json_round_trip():
 @pytest.mark.parametrize(
     "changes, fragment",
     [
-        (dict(model="vgg"), "binarynet, resnet18, reactnet_a"),
+        (dict(model="vgg"), "binarynet, reactnet18, binary_resnet18, reactnet_a, resnet18"),
         (dict(norm="gn"), "bn, abn, bf, none"),
         (dict(schedule="step"), "constant, linear, linear_epoch, cosine"),
         (dict(epochs=0), "epochs"),
         (dict(batch_size=2.5), "batch_size"),
         (dict(learning_rate=-1.0), "learning_rate"),
-        (dict(model="reactnet_a", width_multiplier=2.0), "binarynet, resnet18"),
-        (dict(variant="abn_paper"), "resnet18"),
+        (dict(model="reactnet_a", width_multiplier=2.0), "binarynet, reactnet18"),
+        (dict(variant="abn_paper"), "deprecated model 'resnet18' only"),
+        (dict(model="reactnet18", variant="reactnet"), "'reactnet18' and 'binary_resnet18'"),
         (dict(agc_clip_factor=-0.1), "agc_clip_factor"),
         (dict(agc_clip_factor="sometimes"), "sometimes"),
         (dict(validation_split=1.0), "validation_split"),
@@ -122,9 +123,9 @@ def test_config_rejects_bad_values(changes, fragment):
 def test_resnet18_width_multiplier_reaches_the_zoo():
     """ReActNet-18 at width 0.25: stage widths 64-128-256-512 become 16-32-64-128, and
     the run's metrics record the width (`resolved_width_multiplier`)."""
-    config = TrainConfig(model="resnet18", width_multiplier=0.25, norm="bn")
+    config = TrainConfig(model="reactnet18", width_multiplier=0.25, norm="bn")
     assert config.resolved_width_multiplier == 0.25
-    assert TrainConfig(model="resnet18").resolved_width_multiplier is None
+    assert TrainConfig(model="reactnet18").resolved_width_multiplier is None
     model = training.build_model(config, (28, 28, 1), 10)
     widths = {
         layer.filters
@@ -132,6 +133,19 @@ def test_resnet18_width_multiplier_reaches_the_zoo():
         if isinstance(layer, lq.layers.QuantConv2D) and layer.kernel_size == (3, 3)
     }
     assert max(widths) == 128 and 16 in widths
+
+
+def test_deprecated_resnet18_model_builds_the_new_builders_model():
+    """`model="resnet18"` with a variant still trains, warning and naming the new
+    model; it builds the same layers as the model that replaces it."""
+    kwargs = dict(norm="abn", width_multiplier=0.125)
+    new = training.build_model(TrainConfig(model="binary_resnet18", **kwargs), (32, 32, 3), 10)
+    old_config = TrainConfig(model="resnet18", variant="abn_paper", **kwargs)
+    with pytest.warns(FutureWarning, match=r"use zoo\.BinaryResNet18.*'binary_resnet18'"):
+        old = training.build_model(old_config, (32, 32, 3), 10)
+    assert [layer.name for layer in old.layers] == [layer.name for layer in new.layers]
+    assert old.count_params() == new.count_params()
+    assert any(layer.name == "head_tanh" for layer in new.layers)  # not ReActNet-18
 
 
 def test_config_from_dict_rejects_unknown_keys():
@@ -243,14 +257,17 @@ def test_recipes_are_valid_and_documented():
     # main_binary.py: seed_value = 2020; no weight decay in the default regime.
     assert (abn.seed, abn.weight_decay, abn.augment) == (2020, 0.0, True)
     resnet = training.config_from_recipe(
-        "abn_paper", model="resnet18", dataset="cifar100"
+        "abn_paper", model="binary_resnet18", dataset="cifar100"
     )
     assert (resnet.variant, resnet.width_multiplier, resnet.dataset) == (
-        "abn_paper",
+        None,
         None,
         "cifar100",
     )
-    with pytest.raises(ValueError, match="binarynet, resnet18"):
+    # The deprecated model name keeps its variant for one release.
+    old = training.config_from_recipe("abn_paper", model="resnet18")
+    assert (old.model, old.variant) == ("resnet18", "abn_paper")
+    with pytest.raises(ValueError, match="binarynet, binary_resnet18, resnet18"):
         training.config_from_recipe("abn_paper", model="reactnet_a")
 
     # script/imagenet_reactnet_A_bf.sh: BS=256, Epoch=256, lr 5e-4, wd 1e-5, clip 0.02.
@@ -272,7 +289,9 @@ def test_recipes_are_valid_and_documented():
         0.0,
         0.04,
     )
-    assert (cifar.variant, cifar.two_step) == ("reactnet", True)
+    assert (cifar.model, cifar.variant, cifar.two_step) == ("reactnet18", None, True)
+    old = training.config_from_recipe("bnn_nobn_reactnet18_cifar", model="resnet18")
+    assert (old.variant, old.norm) == ("reactnet", "bf")
     # Explicit options win over the recipe.
     assert training.config_from_recipe("bnn_nobn_reactnet_a", epochs=2).epochs == 2
     with pytest.raises(ValueError, match="Unknown recipe"):
@@ -716,16 +735,18 @@ def _reference_decays(name):
 
 
 def _reactnet18_bf_compiled(**fields):
-    from larq_nobn.zoo import ResNet18
+    from larq_nobn.zoo import ReActNet18
 
     shape = (32, 32, 3)
     images = tf.data.Dataset.from_tensor_slices(
         (np.zeros((2, *shape), np.float32), np.zeros(2, np.int64))
     ).batch(2)
     data = Data(images, None, images, shape, 10, 1)
-    config = TrainConfig(model="resnet18", norm="bf", weight_decay=0.5, **fields)
+    config = TrainConfig(model="reactnet18", norm="bf", weight_decay=0.5, **fields)
     return training.compile_model(
-        config, data, model_fn=lambda: ResNet18("bf", shape, width_multiplier=0.125)
+        config,
+        data,
+        model_fn=lambda: ReActNet18(norm="bf", input_shape=shape, width_multiplier=0.125),
     )
 
 

@@ -2,6 +2,7 @@
 `input_tensor`, `classifier_activation`, `weights`), the common `norm` default and
 `preprocess_input`. Tiny models (width 1/16 - 1/8, 28x28 / 32x32)."""
 
+import inspect
 import re
 
 import larq_nobn  # noqa: F401  (before TensorFlow: Keras 2)
@@ -19,10 +20,10 @@ FMNIST = "/usr/share/datasets/fashion-mnist"
 # the feature map's side at 32x32 / 28x28)
 TINY = {
     "binarynet": (zoo.BinaryNet, dict(width_multiplier=0.0625), 32, {32: 4, 28: 3}),
-    "resnet18": (zoo.ResNet18, dict(width_multiplier=0.125), 64, {32: 4, 28: 4}),
-    "resnet18_abn_paper": (
-        zoo.ResNet18,
-        dict(width_multiplier=0.1, variant="abn_paper"),
+    "reactnet18": (zoo.ReActNet18, dict(width_multiplier=0.125), 64, {32: 4, 28: 4}),
+    "binary_resnet18": (
+        zoo.BinaryResNet18,
+        dict(width_multiplier=0.1),
         32,
         {32: 8, 28: 7},
     ),
@@ -121,7 +122,7 @@ def test_softmax_output_sums_to_one_and_matches_the_logits(name):
         (dict(include_top="no"), "include_top"),
     ],
 )
-@pytest.mark.parametrize("name", ["binarynet", "resnet18", "reactnet_a"])
+@pytest.mark.parametrize("name", ["binarynet", "reactnet18", "reactnet_a"])
 def test_bad_top_arguments(name, kwargs, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
         build(name, input_shape=(32, 32, 3), **kwargs)
@@ -130,10 +131,11 @@ def test_bad_top_arguments(name, kwargs, fragment):
 def test_one_norm_default_everywhere():
     from larq_nobn import training
 
-    for builder in (zoo.BinaryNet, zoo.ResNet18, zoo.ReActNetA):
-        assert builder.__defaults__[0] == "bn", builder.__name__
+    for builder in (zoo.BinaryNet, zoo.ReActNet18, zoo.BinaryResNet18, zoo.ReActNetA):
+        assert inspect.signature(builder).parameters["norm"].default == "bn"
     assert training.DEFAULT_NORM == "bn"
-    assert build("resnet18").name == "resnet18_reactnet_bn"
+    assert build("reactnet18").name == "reactnet18_bn"
+    assert build("binary_resnet18").name == "binary_resnet18_bn"
     assert build("reactnet_a", input_shape=(32, 32, 3)).name == "reactnet_a_bn"
 
 
@@ -141,7 +143,7 @@ def test_one_norm_default_everywhere():
 # Weights
 
 
-@pytest.mark.parametrize("name", ["binarynet", "resnet18", "reactnet_a"])
+@pytest.mark.parametrize("name", ["binarynet", "reactnet18", "reactnet_a"])
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
 def test_weights_round_trip(name, suffix, tmp_path):
     kwargs = dict(input_shape=(28, 28, 1), norm="bn")
@@ -183,7 +185,9 @@ def test_wrong_weights_name_the_layer(tmp_path):
         )
     # Another norm: bf has layers the bn file lacks.
     with pytest.raises(ValueError, match="Layer 'stem_conv' .* shapes"):
-        zoo.BinaryNet("bf", (28, 28, 1), width_multiplier=0.0625, weights=path)
+        zoo.BinaryNet(
+            norm="bf", input_shape=(28, 28, 1), width_multiplier=0.0625, weights=path
+        )
     # A feature extractor's file: the whole model has layers the file lacks.
     features = str(tmp_path / "features.h5")
     zoo.BinaryNet(

@@ -176,7 +176,9 @@ def _layers_of(model, cls):
 
 
 def test_variant_structure():
-    models = {n: BinaryNet(n, (28, 28, 1), width_multiplier=TINY) for n in NORMS}
+    models = {
+        n: BinaryNet(norm=n, input_shape=(28, 28, 1), width_multiplier=TINY) for n in NORMS
+    }
     BN, ABN = tf.keras.layers.BatchNormalization, larq_nobn.ABN
     binary = ["conv1", "conv2", "conv3", "conv4", "conv5", "dense1", "dense2"]
     # bn: a BN after the stem and each binary layer, plus the affine-free head BN.
@@ -233,7 +235,9 @@ def test_variant_structure():
 
 
 def test_pad_values():
-    zero = BinaryNet("bf", (28, 28, 1), width_multiplier=TINY, pad_values=0.0)
+    zero = BinaryNet(
+        norm="bf", input_shape=(28, 28, 1), width_multiplier=TINY, pad_values=0.0
+    )
     for name in ["conv1", "conv5", "dense1"]:
         assert zero.get_layer(name).pad_values == 0.0
     x = fmnist_images(4)
@@ -301,7 +305,7 @@ def test_agc_settings_match_the_classifier_only():
 def test_input_shapes(shape):
     x = np.random.default_rng(0).uniform(size=(2,) + shape).astype("float32")
     for norm in ("bn", "bf"):
-        model = BinaryNet(norm, shape, num_classes=7, width_multiplier=0.0625)
+        model = BinaryNet(norm=norm, input_shape=shape, num_classes=7, width_multiplier=0.0625)
         y = model(x, training=False).numpy()
         assert y.shape == (2, 7) and np.isfinite(y).all()
         features = (shape[0] // 8) * (shape[1] // 8) * 32

@@ -52,7 +52,7 @@ def expected_binary_weights(plan):
 @pytest.fixture(scope="module")
 def full_models():
     """The published size, built once per variant."""
-    return {norm: ReActNetA(norm) for norm in NORMS}
+    return {norm: ReActNetA(norm=norm) for norm in NORMS}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def tiny_models():
     models = {}
     for i, norm in enumerate(NORMS):
         tf.keras.utils.set_random_seed(i)
-        model = ReActNetA(norm, **TINY)
+        model = ReActNetA(norm=norm, **TINY)
         randomize_non_kernel_weights(model, seed=i)
         models[norm] = model
     return models
@@ -155,7 +155,7 @@ def test_lce_conversion(tiny_models, norm):
 )
 def test_input_sizes(input_shape, final_size):
     model = ReActNetA(
-        "bf", input_shape=input_shape, num_classes=3, width_multiplier=0.125
+        norm="bf", input_shape=input_shape, num_classes=3, width_multiplier=0.125
     )
     final = model.get_layer("block13_rprelu2").output
     assert final.shape[1:3] == (final_size, final_size)
@@ -176,7 +176,7 @@ def test_pad_values(tiny_models):
     model = tiny_models["bf"]
     convs3x3 = [c for c in binary_conv_layers(model) if c.kernel_size == (3, 3)]
     assert len(convs3x3) == 13 and all(c.pad_values == 1.0 for c in convs3x3)
-    zero = ReActNetA("bf", pad_values=0.0, **TINY)
+    zero = ReActNetA(norm="bf", pad_values=0.0, **TINY)
     zero.set_weights(model.get_weights())
     convs3x3 = [c for c in binary_conv_layers(zero) if c.kernel_size == (3, 3)]
     assert len(convs3x3) == 13 and all(c.pad_values == 0.0 for c in convs3x3)

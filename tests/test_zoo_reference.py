@@ -9,8 +9,8 @@ import re
 
 import larq_nobn
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX, weight_decay_variables
-from larq_nobn.zoo import ResNet18
-from larq_nobn.zoo.resnet import reactnet18_betas
+from larq_nobn.zoo import BinaryResNet18, ReActNet18
+from larq_nobn.zoo.reactnet18 import reactnet18_betas
 
 import larq as lq
 import numpy as np
@@ -46,7 +46,7 @@ def test_reactnet18_betas_follow_the_reference_loop():
 
 
 def test_reactnet18_bf_uses_the_reference_betas():
-    model = ResNet18("bf", (32, 32, 3), width_multiplier=0.125)
+    model = ReActNet18(norm="bf", input_shape=(32, 32, 3), width_multiplier=0.125)
     betas = [
         model.get_layer(f"stage{s}_block{b}_beta").scale
         for s in range(1, 5)
@@ -57,14 +57,14 @@ def test_reactnet18_bf_uses_the_reference_betas():
 
 @pytest.mark.parametrize("norm", ["bn", "bf"])
 def test_reactnet18_downsample_has_binary_weights(norm):
-    model = ResNet18(norm, (32, 32, 3), num_classes=10)
+    model = ReActNet18(norm=norm, input_shape=(32, 32, 3), num_classes=10)
     # 3x3 convs: 64*64*9*4 + 128*(64+3*128)*9 + 256*(128+3*256)*9 + 512*(256+3*512)*9,
     # plus the binary 1x1 downsamples 64*128 + 128*256 + 256*512 = 172,032.
     assert binary_weight_count(model) == 11_157_504
     conv = model.get_layer("stage2_block1_shortcut_conv")
     assert conv.input_quantizer is None  # real-valued input after the average pool
     assert conv.kernel_quantizer.precision == 1
-    fp = ResNet18(norm, (32, 32, 3), num_classes=10, float_shortcut=True)
+    fp = ReActNet18(norm=norm, input_shape=(32, 32, 3), num_classes=10, float_shortcut=True)
     assert binary_weight_count(fp) == 11_157_504 - 172_032
 
 
@@ -72,22 +72,19 @@ def test_reactnet18_downsample_has_binary_weights(norm):
 def test_abn_paper_head_pools_like_avgpool2d_8(size, features):
     # resnet_abn_binary.py: nn.AvgPool2d(8) on the 8x8 (32x32 input) or 16x16 (64x64)
     # map of 320 channels, then BatchNorm1d(320) / BatchNorm1d(4 * 320).
-    model = ResNet18("abn", (size, size, 3), variant="abn_paper")
+    model = BinaryResNet18(norm="abn", input_shape=(size, size, 3))
     assert model.get_layer("head_norm").input.shape[-1] == features
     assert isinstance(model.get_layer("head_norm"), tf.keras.layers.BatchNormalization)
-    pooled = ResNet18("bn", (size, size, 3), variant="abn_paper", head_pool="global")
+    pooled = BinaryResNet18(input_shape=(size, size, 3), head_pool="global")
     assert pooled.get_layer("head_norm").input.shape[-1] == 320
 
 
 def test_abn_paper_resnet_weights_are_reference_binarize():
-    model = ResNet18("bn", (32, 32, 3), variant="abn_paper", width_multiplier=0.1)
+    model = BinaryResNet18(norm="bn", width_multiplier=0.1)
     conv = model.get_layer("stage2_block1_shortcut_conv")
     assert isinstance(conv.kernel_quantizer, lq.quantizers.SteSign)
     assert conv.kernel_quantizer.clip_value is None and conv.kernel_constraint is None
-    clipped = ResNet18(
-        "bn", (32, 32, 3), variant="abn_paper", width_multiplier=0.1,
-        clip_latent_weights=True,
-    )
+    clipped = BinaryResNet18(norm="bn", width_multiplier=0.1, clip_latent_weights=True)
     conv = clipped.get_layer("stage2_block1_shortcut_conv")
     assert isinstance(conv.kernel_constraint, lq.constraints.WeightClip)
 
@@ -96,7 +93,7 @@ def test_abn_paper_resnet_abn_layers_match_the_reference():
     # resnet_abn_binary.py at depth 18: ABN after the stem, 2 per BasicBlock (6 blocks,
     # the last one's bn2 unused: do_bntan=False) and after the 2 downsample convs;
     # the head's bn2 / bn3 are BatchNorm1d.
-    model = ResNet18("abn", (32, 32, 3), variant="abn_paper", width_multiplier=0.1)
+    model = BinaryResNet18(norm="abn", input_shape=(32, 32, 3), width_multiplier=0.1)
     abn = [l for l in model.layers if isinstance(l, larq_nobn.ABN)]
     assert len(abn) == 1 + 2 * 6 - 1 + 2
     assert all(l.momentum == 0.1 for l in abn)
@@ -109,7 +106,7 @@ def test_weight_decay_reaches_what_the_reference_decays():
     # Qaw_reactnet_18_bf: conv1.weight/gain (2); per block move0.bias,
     # binary_conv.weight/gain, move1.bias, move2.bias (5 x 16 = 80); downsample
     # weight/gain (2 x 3) = 88. Not: 16 prelu.weight, fc.weight, fc.bias (18).
-    model = ResNet18("bf", (32, 32, 3), width_multiplier=0.125)
+    model = ReActNet18(norm="bf", input_shape=(32, 32, 3), width_multiplier=0.125)
     decayed = weight_decay_variables(model)
     assert len(decayed) == 88
     assert len(model.trainable_variables) - len(decayed) == 18

@@ -1,12 +1,13 @@
-"""ResNet-18 (ReActNet-18 and the ABN paper's CIFAR ResNet): sizes, variants, BN-free
-scalars, LCE conversion, serialization and a short BN-free training run."""
+"""The two ResNet-18s (`ReActNet18` and the ABN paper's `BinaryResNet18`): sizes, norm
+variants, BN-free scalars, LCE conversion, serialization and a short BN-free training
+run. (The deprecated `ResNet18` is tested in tests/test_zoo_builders.py.)"""
 
 import math
 import re
 
 from larq_nobn import ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
-from larq_nobn.blocks import HardTanh
-from larq_nobn.zoo import ResNet18, resnet
+from larq_nobn.layers import HardTanh
+from larq_nobn.zoo import binary_resnet18, get_model, reactnet18
 from tests.helpers import randomize_non_kernel_weights
 from tests.zoo_checks import (
     NORMS,
@@ -23,8 +24,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-VARIANTS = ("reactnet", "abn_paper")
-TINY_WIDTH = {"reactnet": 0.25, "abn_paper": 0.2}  # 16-128 and 16-64 channels
+VARIANTS = ("reactnet18", "binary_resnet18")  # their registry names
+MODULES = {"reactnet18": reactnet18, "binary_resnet18": binary_resnet18}
+TINY_WIDTH = {"reactnet18": 0.25, "binary_resnet18": 0.2}  # 16-128 and 16-64 channels
 TINY_SHAPE = (32, 32, 3)
 
 
@@ -55,15 +57,20 @@ def abn_paper_binary_weights(widths=(80, 160, 320)):
     return total
 
 
-EXPECTED_BINARY = {"reactnet": reactnet18_binary_weights(), "abn_paper": 4_326_400}
+EXPECTED_BINARY = {"reactnet18": reactnet18_binary_weights(), "binary_resnet18": 4_326_400}
 #: Binary convs with binary inputs (LceBconv2d); the reactnet downsample convs have
 #: binary weights but real-valued inputs and stay float convolutions in LCE.
-EXPECTED_BCONVS = {"reactnet": 16, "abn_paper": 14}
+EXPECTED_BCONVS = {"reactnet18": 16, "binary_resnet18": 14}
+
+
+def build(variant, **kwargs):
+    """The model of registry name `variant`."""
+    return get_model(variant).builder(**kwargs)
 
 
 @pytest.fixture(scope="module")
 def full_models():
-    return {(v, n): ResNet18(n, variant=v) for v in VARIANTS for n in NORMS}
+    return {(v, n): build(v, norm=n) for v in VARIANTS for n in NORMS}
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +79,10 @@ def tiny_models():
     for i, variant in enumerate(VARIANTS):
         for j, norm in enumerate(NORMS):
             tf.keras.utils.set_random_seed(4 * i + j)
-            model = ResNet18(
-                norm,
+            model = build(
+                variant,
+                norm=norm,
                 input_shape=TINY_SHAPE,
-                variant=variant,
                 width_multiplier=TINY_WIDTH[variant],
             )
             randomize_non_kernel_weights(model, seed=4 * i + j)
@@ -93,24 +100,24 @@ def test_hand_counts():
 @pytest.mark.parametrize("norm", NORMS)
 def test_full_size_counts(full_models, variant, norm, capsys):
     model = full_models[variant, norm]
-    assert model.name == f"resnet18_{variant}_{norm}"
+    assert model.name == f"{variant}_{norm}"
     assert model.output_shape == (None, 10)
     assert binary_weight_count(model) == EXPECTED_BINARY[variant]
     assert len(binary_conv_layers(model)) == EXPECTED_BCONVS[variant]
-    if variant == "reactnet":
+    if variant == "reactnet18":
         assert 11.1e6 < model.count_params() < 11.3e6  # "~11.2 M params"
     lq.models.summary(model)
     assert str(EXPECTED_BINARY[variant]) in capsys.readouterr().out.replace(",", "")
 
 
 def test_normalization_layers_per_variant(full_models):
-    # reactnet: stem + 16 binary convs + 3 shortcut convs.
-    assert norm_layer_counts(full_models["reactnet", "bn"]) == {"bn": 20}
-    assert norm_layer_counts(full_models["reactnet", "abn"]) == {"abn": 20}
-    # abn_paper: stem, 6 x norm1, 5 x norm2 (not in the last block), 2 shortcuts, and
-    # the head's two, which stay BN in the abn variant.
-    assert norm_layer_counts(full_models["abn_paper", "bn"]) == {"bn": 16}
-    assert norm_layer_counts(full_models["abn_paper", "abn"]) == {"abn": 14, "bn": 2}
+    # ReActNet-18: stem + 16 binary convs + 3 shortcut convs.
+    assert norm_layer_counts(full_models["reactnet18", "bn"]) == {"bn": 20}
+    assert norm_layer_counts(full_models["reactnet18", "abn"]) == {"abn": 20}
+    # BinaryResNet18: stem, 6 x norm1, 5 x norm2 (not in the last block), 2 shortcuts,
+    # and the head's two, which stay BN in the abn variant.
+    assert norm_layer_counts(full_models["binary_resnet18", "bn"]) == {"bn": 16}
+    assert norm_layer_counts(full_models["binary_resnet18", "abn"]) == {"abn": 14, "bn": 2}
     for variant in VARIANTS:
         for norm in ("bf", "none"):
             assert norm_layer_counts(full_models[variant, norm]) == {}
@@ -124,7 +131,7 @@ def test_layer_types_per_variant(full_models):
             assert all(isinstance(c.kernel_quantizer, ChannelScaledSign) for c in convs)
             assert all(isinstance(c.input_quantizer, RSign) for c in convs)
             assert isinstance(model.get_layer("stem_conv"), ScaledWSQuantConv2D)
-        elif variant == "reactnet":
+        elif variant == "reactnet18":
             assert all(isinstance(c.kernel_quantizer, ChannelScaledSign) for c in convs)
             assert all(isinstance(c.input_quantizer, RSign) for c in convs)
         else:
@@ -134,7 +141,7 @@ def test_layer_types_per_variant(full_models):
                 assert c.kernel_quantizer.clip_value is None
                 assert isinstance(c.input_quantizer, lq.quantizers.SteSign)
                 assert c.kernel_constraint is None
-        if variant == "reactnet":
+        if variant == "reactnet18":
             for s in (2, 3, 4):
                 shortcut = model.get_layer(f"stage{s}_block1_shortcut_conv")
                 assert shortcut.input_quantizer is None
@@ -143,7 +150,7 @@ def test_layer_types_per_variant(full_models):
             assert type(model.get_layer("stem_conv")) is tf.keras.layers.Conv2D
         rprelus = sum(isinstance(layer, RPReLU) for layer in model.layers)
         tanhs = sum(isinstance(layer, HardTanh) for layer in model.layers)
-        if variant == "reactnet":
+        if variant == "reactnet18":
             assert (rprelus, tanhs) == (16, 0)
         else:
             # stem + 5 blocks + head; bf keeps only the stem's.
@@ -162,7 +169,7 @@ def expected_betas_per_residual(transitions, alpha=0.2):
 
 
 def test_bf_scalars(full_models):
-    model = full_models["reactnet", "bf"]
+    model = full_models["reactnet18", "bf"]
     names = [f"stage{s}_block{b}" for s in range(1, 5) for b in range(1, 5)]
     # Qaw_reactnet_18_bf.py _make_layer (see tests/test_zoo_reference.py).
     betas = [1, 1, 0.9806, 0.9623] + [0.9449, 1, 0.9806, 0.9623] * 3
@@ -170,7 +177,7 @@ def test_bf_scalars(full_models):
         assert model.get_layer(f"{name}_beta").scale == pytest.approx(beta, abs=5e-5)
         assert model.get_layer(f"{name}_alpha").scale == pytest.approx(0.2)
 
-    model = full_models["abn_paper", "bf"]
+    model = full_models["binary_resnet18", "bf"]
     names = [f"stage{s}_block{b}" for s in range(1, 4) for b in range(1, 3)]
     transitions = [s > 1 and b == 1 for s in range(1, 4) for b in range(1, 3)]
     betas = expected_betas_per_residual(transitions)
@@ -181,13 +188,16 @@ def test_bf_scalars(full_models):
 
 
 def test_agc_settings(full_models):
-    assert resnet.AGC_CLIP_FACTOR == 0.04
     for variant in VARIANTS:
+        module = MODULES[variant]
+        assert module.AGC_CLIP_FACTOR == 0.04
+        assert get_model(variant).agc_clip_factor == 0.04
+        assert get_model(variant).agc_exclude == module.AGC_EXCLUDE
         model = full_models[variant, "bf"]
         excluded = [
             w.name
             for w in model.trainable_weights
-            if re.search(resnet.AGC_EXCLUDE, w.name)
+            if re.search(module.AGC_EXCLUDE, w.name)
         ]
         assert excluded == ["classifier/kernel:0", "classifier/bias:0"]
 
@@ -209,20 +219,20 @@ def test_lce_conversion(tiny_models, variant, norm):
 @pytest.mark.parametrize(
     "variant, input_shape, stem, final_size",
     [
-        ("reactnet", (28, 28, 1), "cifar", 4),
-        ("reactnet", (64, 64, 3), "cifar", 8),
-        ("reactnet", (224, 224, 3), "imagenet", 7),
-        ("abn_paper", (28, 28, 1), "cifar", 7),
-        ("abn_paper", (64, 64, 3), "cifar", 16),
-        ("abn_paper", (224, 224, 3), "cifar", 56),
+        ("reactnet18", (28, 28, 1), "cifar", 4),
+        ("reactnet18", (64, 64, 3), "cifar", 8),
+        ("reactnet18", (224, 224, 3), "imagenet", 7),
+        ("binary_resnet18", (28, 28, 1), "cifar", 7),
+        ("binary_resnet18", (64, 64, 3), "cifar", 16),
+        ("binary_resnet18", (224, 224, 3), "cifar", 56),
     ],
 )
 def test_input_sizes_and_default_stem(variant, input_shape, stem, final_size):
-    model = ResNet18(
-        "bf",
+    model = build(
+        variant,
+        norm="bf",
         input_shape=input_shape,
         num_classes=3,
-        variant=variant,
         width_multiplier=0.125,
     )
     names = [layer.name for layer in model.layers]
@@ -235,14 +245,14 @@ def test_input_sizes_and_default_stem(variant, input_shape, stem, final_size):
 
 
 def test_explicit_stem():
-    model = ResNet18("bn", stem="imagenet", width_multiplier=0.125)  # on 32x32
+    model = reactnet18.ReActNet18(stem="imagenet", width_multiplier=0.125)  # on 32x32
     assert model.get_layer("stem_pool").output.shape[1:3] == (8, 8)
     assert model.get_layer("avg_pool").input.shape[1:3] == (1, 1)
 
 
 def test_serialization_round_trip(tiny_models):
     x = structured_images(2, TINY_SHAPE)
-    for key in [("abn_paper", "bf"), ("reactnet", "bn")]:
+    for key in [("binary_resnet18", "bf"), ("reactnet18", "bn")]:
         model = tiny_models[key]
         clone = tf.keras.Model.from_config(model.get_config())
         clone.set_weights(model.get_weights())
@@ -251,22 +261,49 @@ def test_serialization_round_trip(tiny_models):
         )
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         (dict(norm="BN"), "'bn', 'abn', 'bf', 'none'"),
-        (dict(variant="resnet"), "'reactnet', 'abn_paper'"),
-        (dict(stem="tiny"), "'cifar', 'imagenet'"),
-        (dict(variant="abn_paper", stem="imagenet"), "'cifar'"),
         (dict(pad_values=0.5), "pad_values"),
         (dict(width_multiplier=-1), "width_multiplier"),
         (dict(num_classes=1.5), "num_classes"),
         (dict(input_shape=(32, 32, None)), "input_shape"),
     ],
 )
-def test_bad_arguments(kwargs, message):
+def test_bad_arguments(variant, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        ResNet18(**kwargs)
+        build(variant, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "builder, kwargs, message",
+    [
+        (reactnet18.ReActNet18, dict(stem="tiny"), "'cifar', 'imagenet'"),
+        (reactnet18.ReActNet18, dict(beta_schedule="nf"), "'reference', 'expected_variance'"),
+        (binary_resnet18.BinaryResNet18, dict(head_pool="max"), "'reference', 'global'"),
+    ],
+)
+def test_bad_own_options(builder, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        builder(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "builder, option",
+    [
+        (reactnet18.ReActNet18, "head_pool"),
+        (reactnet18.ReActNet18, "clip_latent_weights"),
+        (binary_resnet18.BinaryResNet18, "stem"),
+        (binary_resnet18.BinaryResNet18, "float_shortcut"),
+        (binary_resnet18.BinaryResNet18, "beta_schedule"),
+    ],
+)
+def test_options_of_the_other_network_are_refused(builder, option):
+    """Each ResNet-18 takes only its own options (checked before anything is built)."""
+    with pytest.raises(TypeError, match=option):
+        builder(**{option: "x"})
 
 
 def test_bf_trains_with_adam_and_agc():
@@ -275,13 +312,13 @@ def test_bf_trains_with_adam_and_agc():
     from larq_nobn.optimizers import AGC
 
     tf.keras.utils.set_random_seed(0)
-    model = ResNet18("bf", width_multiplier=0.125)
+    model = reactnet18.ReActNet18(norm="bf", width_multiplier=0.125)
     x = structured_images(32, TINY_SHAPE, seed=3)
     y = np.arange(32) % 10
     optimizer = AGC(
         tf.keras.optimizers.Adam(5e-3),
-        clip_factor=resnet.AGC_CLIP_FACTOR,
-        exclude=resnet.AGC_EXCLUDE,
+        clip_factor=reactnet18.AGC_CLIP_FACTOR,
+        exclude=reactnet18.AGC_EXCLUDE,
     )
     model.compile(
         optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -1,13 +1,19 @@
-"""larq_nobn.zoo: BinaryNet, ResNet-18 and ReActNet-A in the norm variants
-``bn``, ``abn``, ``bf`` and ``none`` (``bn``, the published architecture, by default),
-the registry of their names (`REGISTRY`) and `preprocess_input`.
+"""larq_nobn.zoo: BinaryNet, ReActNet-18, the ABN paper's binary ResNet-18 and
+ReActNet-A in the norm variants ``bn``, ``abn``, ``bf`` and ``none`` (``bn``, the
+published architecture, by default), the registry of their names (`REGISTRY`) and
+`preprocess_input`.
 
-Every model takes the keywords of Keras Applications and larq_zoo besides its own:
-`input_shape`, `input_tensor`, `include_top`, `pooling`, `num_classes`,
-`classifier_activation` and `weights` (see `larq_nobn.zoo.common`)."""
+Every builder takes keyword arguments only: those of Keras Applications and larq_zoo,
+in the same order (`larq_nobn.zoo.deprecation.COMMON_ARGUMENTS`: `norm`,
+`input_shape`, `input_tensor`, `include_top`, `weights`, `pooling`, `num_classes`,
+`classifier_activation`, `width_multiplier`, `pad_values`, `name`), then its own
+options (see `larq_nobn.zoo.common`). `ResNet18` is deprecated (one release): use
+`ReActNet18` or `BinaryResNet18`."""
+from larq_nobn.zoo.binary_resnet18 import BinaryResNet18  # noqa: E402
 from larq_nobn.zoo.binarynet import BinaryNet  # noqa: E402
 from larq_nobn.zoo.preprocessing import preprocess_input  # noqa: E402
 from larq_nobn.zoo.reactnet import ReActNetA  # noqa: E402
+from larq_nobn.zoo.reactnet18 import ReActNet18  # noqa: E402
 from larq_nobn.zoo.reference_weights import load_reference_weights  # noqa: E402
 from larq_nobn.zoo.registry import MODELS, NORMS, REGISTRY, ModelSpec, get_model  # noqa: E402
 from larq_nobn.zoo.resnet import ResNet18  # noqa: E402
@@ -17,7 +23,9 @@ __all__ = [
     "NORMS",
     "REGISTRY",
     "BinaryNet",
+    "BinaryResNet18",
     "ModelSpec",
+    "ReActNet18",
     "ReActNetA",
     "ResNet18",
     "get_model",

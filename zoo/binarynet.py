@@ -148,13 +148,8 @@ two can differ until training moves the thresholds.
 import math
 import numbers
 
-from larq_nobn.blocks import (
-    NORM_EPSILON,
-    NORM_MOMENTUM,
-    check_norm,
-    check_num_classes,
-    normalize,
-)
+from larq_nobn.blocks import CLASSIFIER_NAME, NORM_EPSILON, NORM_MOMENTUM, check_norm, normalize
+from larq_nobn.checks import check_num_classes
 from larq_nobn.layers import (
     HardTanh,
     QuantConv2D,
@@ -170,6 +165,7 @@ from larq_nobn.zoo.common import (
     model_input,
     top_output,
 )
+from larq_nobn.zoo.deprecation import keyword_only
 
 import larq as lq
 import tensorflow as tf
@@ -187,8 +183,10 @@ __all__ = [
 #: ImageNet setting.
 AGC_CLIP_FACTOR = 0.02
 #: Regular expression matching the variables AGC must not clip in the `"bf"` variant:
-#: those of the classifier (layer `classifier`), as in the BN-free paper.
-AGC_EXCLUDE = r"(?:^|/)classifier/"
+#: every variable of the classifier layer, as in the BN-free paper: its kernel and bias
+#: and, unlike the plain `Dense` classifier of the residual models
+#: (`larq_nobn.zoo.residual.CLASSIFIER_REGEX`), its ScaledWS gain and RSign threshold.
+AGC_EXCLUDE = r"(?:^|/)" + CLASSIFIER_NAME + "/"
 #: Median of the maximum of 4 independent standard normal values (the solution of
 #: `Phi(t)**4 = 1/2`): in `"bf"`, the initial shift, in units of the
 #: expected standard deviation `sqrt(2/pi)` of a binary layer's output, of the sign
@@ -263,21 +261,24 @@ def _binary_kwargs(norm, pad_values, threshold=0.0, clip_latent_weights=False):
     )
 
 
+@keyword_only(
+    "norm", "input_shape", "num_classes", "width_multiplier", "pad_values", "name"
+)
 def BinaryNet(
+    *,
     norm="bn",
     input_shape=None,
+    input_tensor=None,
+    include_top=True,
+    weights=None,
+    pooling=None,
     num_classes=10,
+    classifier_activation=None,
     width_multiplier=3,
     pad_values=1.0,
     name=None,
-    *,
     binary_classifier_input=False,
     clip_latent_weights=False,
-    input_tensor=None,
-    include_top=True,
-    pooling=None,
-    classifier_activation=None,
-    weights=None,
 ):
     """BinaryNet, the VGG-like binary network of the ABN paper's reference code.
 
@@ -300,8 +301,20 @@ def BinaryNet(
             default training run build the same model (`"bf"` needs `larq_nobn.AGC`).
         input_shape: `(height, width, channels)`, height and width at least 8; default
             the shape of `input_tensor`, else `(32, 32, 3)`.
+        input_tensor: A tensor to build the model on, instead of a new `Input`; the
+            model's inputs are then its source inputs (see
+            `larq_nobn.zoo.common.model_input`).
+        include_top: `False`: the feature extractor, up to the normalization after
+            `conv5` (the map before `flatten`), for transfer learning.
+        weights: `None` or the path of a weights file saved from the same
+            architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
+            `include_top=False` the file may be the whole model's.
+        pooling: With `include_top=False`: `None` (the `(H/8, W/8, channels)` map),
+            `"avg"` or `"max"` (global pooling to `(channels,)`).
         num_classes: Number of classes (outputs are logits, no softmax, unless
             `classifier_activation="softmax"`).
+        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
+            `predictions`).
         width_multiplier: Positive; 3 is the ABN paper's model, 1 Courbariaux's.
         pad_values: Value of the "same" padding of the binary convolutions, 1.0 (LCE's
             fast path) or 0.0 (the PyTorch reference).
@@ -312,18 +325,6 @@ def BinaryNet(
         clip_latent_weights: Not `"bf"`: larq's `ste_sign` weights (zero gradient
             beyond |w| = 1) with `weight_clip` instead of the reference's identity
             straight-through sign without clipping.
-        input_tensor: A tensor to build the model on, instead of a new `Input`; the
-            model's inputs are then its source inputs (see
-            `larq_nobn.zoo.common.model_input`).
-        include_top: `False`: the feature extractor, up to the normalization after
-            `conv5` (the map before `flatten`), for transfer learning.
-        pooling: With `include_top=False`: `None` (the `(H/8, W/8, channels)` map),
-            `"avg"` or `"max"` (global pooling to `(channels,)`).
-        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
-            `predictions`).
-        weights: `None` or the path of a weights file saved from the same
-            architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
-            `include_top=False` the file may be the whole model's.
 
     # Returns
         A functional `tf.keras.Model` mapping images to `num_classes` logits (or the
@@ -333,6 +334,9 @@ def BinaryNet(
         ValueError: for an unknown `norm`, a non-positive `width_multiplier`, a
             `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
             `pooling` or `classifier_activation`, or `weights` that do not fit.
+        TypeError: More positional arguments than the deprecated positional form
+            (`norm, input_shape, num_classes, width_multiplier, pad_values, name`, which
+            warns) takes.
         FileNotFoundError: No file at `weights`.
     """
     check_norm(norm)
@@ -384,7 +388,7 @@ def _head(x, norm, dense, num_classes, binary, binary_classifier_input):
     if norm == "bf":
         x = ScaledWSQuantDense(
             num_classes, input_quantizer=RSign(), kernel_quantizer=None,
-            use_bias=True, name="classifier",
+            use_bias=True, name=CLASSIFIER_NAME,
         )(x)
     else:
         if not binary_classifier_input:
@@ -392,7 +396,7 @@ def _head(x, norm, dense, num_classes, binary, binary_classifier_input):
         x = lq.layers.QuantDense(
             num_classes,
             input_quantizer="ste_sign" if binary_classifier_input else None,
-            kernel_quantizer=None, use_bias=False, name="classifier",
+            kernel_quantizer=None, use_bias=False, name=CLASSIFIER_NAME,
         )(x)
         if norm != "none":
             x = tf.keras.layers.BatchNormalization(

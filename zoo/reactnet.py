@@ -3,17 +3,13 @@
 
 from larq_nobn.blocks import (
     ALPHA,
-    CLASSIFIER_REGEX,
     ExpectedVariance,
     check_norm,
-    check_num_classes,
-    check_pad_values,
-    classifier,
     full_precision_conv,
     normalize,
     reactnet_block,
-    scaled_width,
 )
+from larq_nobn.checks import check_num_classes, check_pad_values, scaled_width
 from larq_nobn.zoo.common import (
     check_top,
     features_output,
@@ -21,6 +17,8 @@ from larq_nobn.zoo.common import (
     model_input,
     top_output,
 )
+from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.residual import CLASSIFIER_REGEX, classifier
 
 __all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "DEFAULT_INPUT_SHAPE", "ReActNetA"]
 
@@ -56,19 +54,22 @@ BLOCKS = (
 )
 
 
+@keyword_only(
+    "norm", "input_shape", "num_classes", "pad_values", "width_multiplier", "name"
+)
 def ReActNetA(
+    *,
     norm="bn",
     input_shape=None,
-    num_classes=1000,
-    pad_values=1.0,
-    width_multiplier=1.0,
-    name=None,
-    *,
     input_tensor=None,
     include_top=True,
-    pooling=None,
-    classifier_activation=None,
     weights=None,
+    pooling=None,
+    num_classes=1000,
+    classifier_activation=None,
+    width_multiplier=1.0,
+    pad_values=1.0,
+    name=None,
 ):
     """ReActNet-A: a binary MobileNet-V1 with RSign and RPReLU.
 
@@ -108,23 +109,23 @@ def ReActNetA(
         input_shape: `(height, width, channels)` of the input; 28x28 and up work (odd
             feature maps are rounded up by every stride-2 stage). Default: the shape of
             `input_tensor`, else `(224, 224, 3)`.
-        num_classes: Number of classes.
-        pad_values: Padding value of the binary 3x3 convolutions, 1.0 or 0.0.
-        width_multiplier: Scales every width (32 x multiplier stem channels, rounded,
-            and the doublings from there); < 1 gives small models for tests and CPU
-            experiments.
-        name: Model name, default `reactnet_a_{norm}`.
         input_tensor: A tensor to build the model on, instead of a new `Input`; the
             model's inputs are then its source inputs.
         include_top: `False`: the feature extractor, up to the output of `block13`
             (before the pooling and the classifier), for transfer learning.
-        pooling: With `include_top=False`: `None` (the `block13` feature map), `"avg"`
-            or `"max"` (global pooling to `(channels,)`).
-        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
-            `predictions`).
         weights: `None` or the path of a weights file saved from the same
             architecture, loaded by layer name (see `larq_nobn.zoo.common`); with
             `include_top=False` the file may be the whole model's.
+        pooling: With `include_top=False`: `None` (the `block13` feature map), `"avg"`
+            or `"max"` (global pooling to `(channels,)`).
+        num_classes: Number of classes.
+        classifier_activation: `None` (logits) or `"softmax"` (probabilities, layer
+            `predictions`).
+        width_multiplier: Scales every width (32 x multiplier stem channels, rounded,
+            and the doublings from there); < 1 gives small models for tests and CPU
+            experiments.
+        pad_values: Padding value of the binary 3x3 convolutions, 1.0 or 0.0.
+        name: Model name, default `reactnet_a_{norm}`.
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
@@ -134,6 +135,9 @@ def ReActNetA(
         ValueError: for an unknown `norm`, `pad_values`, `pooling` or
             `classifier_activation`, an invalid `input_shape`, `num_classes` or
             `width_multiplier`, or `weights` that do not fit.
+        TypeError: More positional arguments than the deprecated positional form
+            (`norm, input_shape, num_classes, pad_values, width_multiplier, name`, which
+            warns) takes.
         FileNotFoundError: No file at `weights`.
 
     # References

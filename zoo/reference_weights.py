@@ -4,20 +4,20 @@ A user who trained with gushan/ABN or VITA-Group/BNN_NoBN on a GPU gets the same
 network as a zoo model, ready for `larq-nobn convert`:
 
 ```python
-model = larq_nobn.zoo.BinaryNet("abn", (32, 32, 3), 10, width_multiplier=3,
-                                pad_values=0.0)
+model = larq_nobn.zoo.BinaryNet(norm="abn", input_shape=(32, 32, 3), num_classes=10,
+                                width_multiplier=3, pad_values=0.0)
 larq_nobn.zoo.load_reference_weights(model, "model_best.pth.tar",
                                      architecture="binarynet")
 ```
 
 - `"binarynet"`: gushan/ABN `vgg_cifar10_binary` / `vgg_abn_cifar10_binary` ->
-  `BinaryNet("bn" / "abn", width_multiplier=3)`;
+  `BinaryNet(norm="bn" / "abn", width_multiplier=3)`;
 - `"resnet18_abn_paper"`: gushan/ABN `resnet_binary` / `resnet_abn_binary` (depth 18)
-  -> `ResNet18("bn" / "abn", variant="abn_paper")`;
+  -> `BinaryResNet18(norm="bn" / "abn")`;
 - `"reactnet18"`: BNN_NoBN `Qaw_reactnet_18_bn` / `_bf` / `_none` ->
-  `ResNet18("bn" / "bf" / "none", stem=...)`;
+  `ReActNet18(norm="bn" / "bf" / "none", stem=...)`;
 - `"reactnet_a"`: BNN_NoBN `Qaw_reactnet_A_bn` / `_bf` / `_none` ->
-  `ReActNetA("bn" / "bf" / "none")`.
+  `ReActNetA(norm="bn" / "bf" / "none")`.
 
 The zoo model must have the reference's widths, input size and stem (BNN_NoBN's
 `birealnet18` builds the ImageNet stem unless called with `imagenet=False`).
@@ -593,7 +593,7 @@ def load_reference_weights(model, source, *, architecture):
 
     See the module docstring for the conversions. The model must be the zoo model of
     `architecture` at the reference's widths and input size, e.g.
-    `BinaryNet(norm, input_shape, num_classes, width_multiplier=3, pad_values=0.0)` for
+    `BinaryNet(norm=norm, width_multiplier=3, pad_values=0.0)` for
     gushan/ABN's `vgg_cifar10_binary` (`"bn"`) or `vgg_abn_cifar10_binary` (`"abn"`).
 
     # Arguments

@@ -7,10 +7,14 @@ only:
 ```python
 from larq_nobn import zoo
 
-spec = zoo.get_model("resnet18")
+spec = zoo.get_model("reactnet18")
 model = spec.builder(norm="bf", input_shape=(32, 32, 3), num_classes=10)
-print(zoo.MODELS, spec.variants, spec.agc_clip_factor)
+print(zoo.MODELS, spec.agc_clip_factor, spec.agc_exclude)
 ```
+
+Each network has its own name and builder. `"resnet18"` is the deprecated name of the
+former `zoo.ResNet18`, which built two networks by its `variant`; it stays for one
+release (its builder warns), and its `replaced_by` names the entries to use instead.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from larq_nobn import blocks
-from larq_nobn.zoo import binarynet, reactnet, resnet
+from larq_nobn.zoo import binary_resnet18, binarynet, reactnet, reactnet18, resnet
 
 __all__ = ["MODELS", "NORMS", "REGISTRY", "ModelSpec", "get_model"]
 
@@ -30,12 +34,14 @@ class ModelSpec:
 
     # Arguments
         name: The model name (`--model`).
-        builder: The zoo function that builds it (`norm`, `input_shape`, `num_classes`
-            and the model's own keyword arguments).
+        builder: The zoo function that builds it (keyword arguments: `norm`,
+            `input_shape`, `num_classes`, ... and the model's own options).
         norms: The normalizations it accepts.
-        variants: The values of its `variant` argument; empty if it has none.
+        variants: The values of its `variant` argument; empty if it has none (only
+            the deprecated `"resnet18"` has one).
         agc_clip_factor: Recommended AGC clip factor for its BN-free (`bf`) version.
         agc_exclude: Regex of the variables AGC leaves alone (the classifier head).
+        replaced_by: For a deprecated name, the names to use instead; else empty.
     """
 
     name: str
@@ -44,9 +50,10 @@ class ModelSpec:
     variants: tuple
     agc_clip_factor: float
     agc_exclude: str | None
+    replaced_by: tuple = ()
 
 
-def _spec(name, builder, module, variants=()):
+def _spec(name, builder, module, variants=(), replaced_by=()):
     return ModelSpec(
         name=name,
         builder=builder,
@@ -54,15 +61,28 @@ def _spec(name, builder, module, variants=()):
         variants=tuple(variants),
         agc_clip_factor=float(module.AGC_CLIP_FACTOR),
         agc_exclude=module.AGC_EXCLUDE,
+        replaced_by=tuple(replaced_by),
     )
 
 
 REGISTRY: dict[str, ModelSpec] = {
     "binarynet": _spec("binarynet", binarynet.BinaryNet, binarynet),
-    "resnet18": _spec("resnet18", resnet.ResNet18, resnet, resnet.VARIANTS),
+    "reactnet18": _spec("reactnet18", reactnet18.ReActNet18, reactnet18),
+    "binary_resnet18": _spec(
+        "binary_resnet18", binary_resnet18.BinaryResNet18, binary_resnet18
+    ),
     "reactnet_a": _spec("reactnet_a", reactnet.ReActNetA, reactnet),
+    # Deprecated for one release: zoo.ResNet18(variant=...) warns and builds one of
+    # the two above.
+    "resnet18": _spec(
+        "resnet18",
+        resnet.ResNet18,
+        resnet,
+        resnet.VARIANTS,
+        replaced_by=tuple(model for _, model in resnet.REPLACEMENTS.values()),
+    ),
 }
-#: The model names, in the order `--help` lists them.
+#: The model names, in the order `--help` lists them (the deprecated one last).
 MODELS = tuple(REGISTRY)
 #: The normalizations every zoo model accepts.
 NORMS = tuple(blocks.NORMS)

@@ -9,6 +9,7 @@ from larq_nobn import deploy
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
 from larq_nobn.deploy.conversion_rules import check_target
+from larq_nobn.deploy.export import SPLIT_CHOICES
 from larq_nobn.deploy.formats import KERAS_MODEL_KINDS
 from larq_nobn.deploy.int8_edges import check_inference_type, check_int8_range
 from larq_nobn.deploy.loading import model_format
@@ -20,9 +21,6 @@ EXAMPLES = (
     "convert runs/bf/model.keras --verify-dataset fashion_mnist --json report.json",
     "convert runs/bf/model.keras --inference-input-type int8 --int8-range -3 3",
 )
-
-#: `--split-intervals` -> `deploy.convert(split_intervals=...)`.
-SPLIT_INTERVALS = {"auto": "auto", "bitpacked": "bitpacked", "always": True, "never": False}
 
 
 def add_parser(subparsers):
@@ -72,7 +70,7 @@ def add_parser(subparsers):
                         help="convert the model as it is, without the exact export "
                         "rewrites (ABN before signs as thresholds, max-pools after "
                         "monotone norms, flatten + binary dense as one binary conv)")
-    parser.add_argument("--split-intervals", choices=sorted(SPLIT_INTERVALS),
+    parser.add_argument("--split-intervals", choices=SPLIT_CHOICES,
                         default="auto",
                         help="ABN channels whose sign is -1 inside an interval: split into "
                         "two thresholds where that adds no 32-bit word to the next "
@@ -149,7 +147,7 @@ def _convert(args):
         if isinstance(model.input_shape, list):
             raise deploy.DeployError("verification needs a model with one input.")
         x, y = deploy.load_verification_data(dataset, samples, model.input_shape[1:])
-    split = SPLIT_INTERVALS[arg_or_default(args, "split_intervals", "auto")]
+    split = arg_or_default(args, "split_intervals", "auto")
     result = deploy.convert(model, target, abn_fusion=arg_or_default(args, "abn_fusion", True),
                             split_intervals=split, **int8_options)
     if dataset:

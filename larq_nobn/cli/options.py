@@ -28,8 +28,15 @@ def config_fields() -> set:
 def add_model_options(parser: argparse.ArgumentParser):
     """`--model`, `--norm`, `--width-multiplier`, `--variant`; returns the group."""
     group = parser.add_argument_group("model")
+    deprecated = "; ".join(
+        f"{spec.name} is deprecated (use {' or '.join(spec.replaced_by)})"
+        for spec in zoo.REGISTRY.values()
+        if spec.replaced_by
+    )
     group.add_argument(
-        "--model", choices=zoo.MODELS, help=f"default: {training.DEFAULT_MODEL}"
+        "--model",
+        choices=zoo.MODELS,
+        help=f"default: {training.DEFAULT_MODEL}; {deprecated}",
     )
     group.add_argument(
         "--norm",
@@ -48,8 +55,9 @@ def add_model_options(parser: argparse.ArgumentParser):
     )
     group.add_argument(
         "--variant",
-        choices=zoo.get_model("resnet18").variants,
-        help="ResNet-18 variant (default: reactnet)",
+        choices=training.RESNET18_VARIANTS,
+        help="deprecated, with the deprecated --model resnet18 only (default: "
+        "reactnet): use --model reactnet18 or binary_resnet18",
     )
     return group
 

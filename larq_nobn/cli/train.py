@@ -142,8 +142,8 @@ def _add_run_options(run):
     run.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
-        help="compile the training step with XLA (default: off; ~10 %% faster for "
-        "BinaryNet on a 2-core CPU after a compile at the start)",
+        help="compile the training step with XLA (default: off; fuses the many small "
+        "ops of a BNN, after a compile at the start)",
     )
     run.add_argument(
         "--verbose",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from larq_nobn.deploy.conversion_rules import check_target
 from larq_nobn.deploy.errors import DeployError, one_line
-from larq_nobn.deploy.export import prepare_for_lce
+from larq_nobn.deploy.export import check_split_intervals, prepare_for_lce
 from larq_nobn.deploy.int8_edges import (
     check_edge_types,
     check_inference_type,
@@ -163,7 +163,8 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
             that adds no 32-bit word to the next binary layer's input, else exact
             float comparisons), `"bitpacked"` (split wherever a binary conv produces
             them: bitpacked outputs and no float op between binary convs, as with
-            BN, for more binary work), `True` (wherever possible) or `False`.
+            BN, for more binary work), `"always"` (wherever possible) or `"never"`
+            (`True` / `False` still mean `"always"` / `"never"`, deprecated).
         inference_input_type, inference_output_type: `"float32"` (default) or `"int8"`
             (or `tf.float32` / `tf.int8`): the type of the model's input and output.
             An int8 edge needs quantization statistics there: fake-quantization ops in
@@ -183,8 +184,11 @@ def convert(model_or_path, target: str = "arm", *, safe_mode: bool = True,
             path is missing, not a Keras model, corrupt or refused in safe mode; LCE
             cannot convert the model; or an int8 edge was asked for and LCE left it
             float (no quantization statistics there).
+        ValueError: An unknown `split_intervals` (the message names the accepted
+            ones).
     """
     check_target(target)
+    split_intervals = check_split_intervals(split_intervals)
     input_type = check_inference_type(inference_input_type, "inference_input_type")
     output_type = check_inference_type(inference_output_type, "inference_output_type")
     int8_range = check_int8_range(experimental_default_int8_range)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 
 from larq_nobn.deploy.export_graph import (
     MAX_POOLS,
@@ -34,6 +35,7 @@ __all__ = [
     "LayerRewrite",
     "prepare_for_lce",
     "SPLIT_CHOICES",
+    "check_split_intervals",
     "snap_to_integers",
 ]
 
@@ -305,8 +307,9 @@ def snap_to_integers(scale, offset):
     return snapped.astype(np.float32)
 
 
-#: `split_intervals` values of `prepare_for_lce`.
-SPLIT_CHOICES = ("auto", "bitpacked", True, False)
+#: `split_intervals` values of `prepare_for_lce` (and `larq-nobn convert
+#: --split-intervals`).
+SPLIT_CHOICES = ("auto", "bitpacked", "always", "never")
 
 #: Channels per word of LCE's bitpacked activations.
 _BITPACK_WORD = 32
@@ -317,6 +320,31 @@ _NOT_SPLIT = {
     "auto": "a split would add a 32-bit word per pixel to the next layer",
     "bitpacked": "a float layer produces it (its output is float either way)",
 }
+
+
+def check_split_intervals(split_intervals) -> str:
+    """`split_intervals` checked: one of `SPLIT_CHOICES`. The booleans it took before
+    still work, with a `FutureWarning` (shown to users, unlike a `DeprecationWarning`):
+    `True` is `"always"`, `False` `"never"`.
+
+    # Raises
+        ValueError: any other value (the message names the accepted ones).
+    """
+    if isinstance(split_intervals, bool):
+        replacement = "always" if split_intervals else "never"
+        warnings.warn(
+            f"split_intervals={split_intervals} is deprecated; use "
+            f"split_intervals={replacement!r}.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return replacement
+    if not isinstance(split_intervals, str) or split_intervals not in SPLIT_CHOICES:
+        raise ValueError(
+            f"split_intervals must be one of {', '.join(map(repr, SPLIT_CHOICES))}; got "
+            f"{split_intervals!r}."
+        )
+    return split_intervals
 
 
 def _split_is_free(graph, name, form):
@@ -358,7 +386,7 @@ def _rewrite_abn(graph, name, split_intervals):
         graph.replace(name, SignAffine(scale=w, offset=b, axis=axis, name=name))
         return rewrite, form.monotone
     worth_it = (
-        split_intervals is True
+        split_intervals == "always"
         or (split_intervals == "bitpacked" and integer is not None)
         or (split_intervals == "auto" and _split_is_free(graph, name, form))
     )
@@ -483,7 +511,8 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True,
             comparisons), `"bitpacked"` wherever a binary convolution produces
             them (its output becomes bitpacked, as with BN; after a float
             convolution the output is float anyway and the comparisons stay),
-            `True` wherever possible, `False` never.
+            `"always"` wherever possible, `"never"` never (the booleans `True` /
+            `False` still mean `"always"` / `"never"`, deprecated).
 
     # Returns
         `(export_model, ExportReport)`; the export model shares no layers with `model`,
@@ -493,10 +522,7 @@ def prepare_for_lce(model, *, move_pools=True, fold_reshapes=True,
         TypeError: if `model` is not a `tf.keras.Model`.
         ValueError: for a model without known inputs or an unknown `split_intervals`.
     """
-    if split_intervals not in SPLIT_CHOICES:
-        raise ValueError(
-            f"split_intervals must be one of {SPLIT_CHOICES}; got {split_intervals!r}."
-        )
+    split_intervals = check_split_intervals(split_intervals)
     graph = ModelGraph(as_functional(model))
     folded = [_fold_reshape(graph, name) for name in list(graph.entries) if fold_reshapes]
     rewrites = []

@@ -1,7 +1,12 @@
 """`AGC`: the optimizer wrapper that clips gradients unit-wise (`clipping`) after they
 are aggregated over replicas, then adds coupled weight decay, then lets the wrapped
-optimizer apply them. `AGC(optimizer)` builds the subclass for the optimizer's API
-(`wrappers.AGCOptimizer` or `wrappers.LegacyAGCOptimizer`)."""
+optimizer apply them.
+
+The wrapper has no state of its own. One small mechanism makes a wrapper per tf-keras
+optimizer API (`wrappers.AGCOptimizer`, `wrappers.LegacyAGCOptimizer`): a subclass of
+`AGC` names the API it `wraps` and the members of that API to forward to the wrapped
+optimizer (see `AGC.__init_subclass__`); `AGC(optimizer)` then builds the subclass
+whose API the optimizer has."""
 
 from __future__ import annotations
 
@@ -31,10 +36,9 @@ _ACCEPTED_OPTIMIZERS = (
     "serialized optimizer dict"
 )
 
-
-
-# --------------------------------------------------------------------------------------
-# The optimizer wrapper.
+# The optimizer API (base class) -> the `AGC` subclass that wraps it, filled in by
+# `AGC.__init_subclass__`.
+_WRAPPERS: dict[type, type] = {}
 
 
 def _latent(variable):
@@ -57,21 +61,79 @@ def innermost_optimizer(optimizer):
     return optimizer
 
 
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a positive float, got {value!r}.")
-    value = float(value)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
-    return value
+# --------------------------------------------------------------------------------------
+# Forwarding to the wrapped optimizer.
 
 
-def _check_non_negative(name, value):
+def _wrapped(agc, name):
+    inner = agc.__dict__.get("_optimizer")
+    if inner is None:  # still being built: there is nothing to forward to yet
+        raise AttributeError(name)
+    return inner
+
+
+def _forwarded_attribute(name: str, settable: bool = False) -> property:
+    """A property that reads (and, if `settable`, writes) `name` of the wrapped
+    optimizer.
+
+    # Arguments
+    name: the attribute of the wrapped optimizer.
+    settable: whether assigning the property assigns the wrapped optimizer's attribute.
+
+    # Returns
+    A `property`.
+    """
+
+    def get(self):
+        return getattr(_wrapped(self, name), name)
+
+    def set_(self, value):
+        setattr(_wrapped(self, name), name, value)
+
+    return property(get, set_ if settable else None, doc=f"The wrapped `{name}`.")
+
+
+def _forwarded_method(name: str):
+    """A method that calls the wrapped optimizer's method `name` with its arguments.
+
+    # Arguments
+    name: the method of the wrapped optimizer.
+
+    # Returns
+    A function to set as a method of an `AGC` subclass.
+    """
+
+    def method(self, *args, **kwargs):
+        return getattr(_wrapped(self, name), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"The wrapped optimizer's `{name}`."
+    return method
+
+
+def _setting(name: str, doc: str) -> property:
+    """A read-only property of one of the wrapper's own settings."""
+
+    def get(self):
+        try:
+            return self.__dict__["_" + name]
+        except KeyError:  # still being built
+            raise AttributeError(name) from None
+
+    return property(get, doc=doc)
+
+
+# --------------------------------------------------------------------------------------
+# Checking the arguments.
+
+
+def _check_number(name, value, positive):
+    accepted = "> 0" if positive else ">= 0"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a float >= 0, got {value!r}.")
+        raise TypeError(f"`{name}` must be a float {accepted}, got {value!r}.")
     value = float(value)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    if not ((value > 0 if positive else value >= 0) and math.isfinite(value)):
+        raise ValueError(f"`{name}` must be a finite number {accepted}, got {value!r}.")
     return value
 
 
@@ -96,7 +158,7 @@ def _variable_predicate(name, selector):
 
 
 def _serialize_callable(fn):
-    return tf.keras.saving.serialize_keras_object(fn)
+    return None if fn is None else tf.keras.saving.serialize_keras_object(fn)
 
 
 def _deserialize_callable(config):
@@ -144,11 +206,8 @@ class _AGCMeta(type):
                 f"{_ACCEPTED_OPTIMIZERS}."
             )
         optimizer = _resolve_optimizer(optimizer)
-        from larq_nobn.optimizers.wrappers import AGCOptimizer, LegacyAGCOptimizer
-
-        if isinstance(optimizer, _optimizer_v2.OptimizerV2):
-            return LegacyAGCOptimizer(optimizer, *args, **kwargs)
-        return AGCOptimizer(optimizer, *args, **kwargs)
+        wrapper = next(w for api, w in _WRAPPERS.items() if isinstance(optimizer, api))
+        return wrapper(optimizer, *args, **kwargs)
 
 
 class AGC(metaclass=_AGCMeta):
@@ -261,16 +320,47 @@ class AGC(metaclass=_AGCMeta):
 
     _HAS_AGGREGATE_GRAD = True
 
-    def _agc_init(
-        self, optimizer, clip_factor, eps, exclude, unit_axes, coupled_weight_decay,
-        decay_variables,
+    def __init_subclass__(
+        cls, *, wraps=None, methods=(), attributes=(), settable=(), **kwargs
+    ):
+        """Make a wrapper for one optimizer API.
+
+        # Arguments
+        wraps: the API's optimizer base class; `AGC(optimizer)` builds this subclass
+            for instances of it.
+        methods: names of the API's methods to forward to the wrapped optimizer.
+        attributes: names of the API's attributes to read from the wrapped optimizer.
+        settable: names of the API's attributes to read from and write to it.
+        """
+        super().__init_subclass__(**kwargs)
+        if wraps is not None:
+            cls._wraps = wraps
+            _WRAPPERS[wraps] = cls
+        for name in methods:
+            setattr(cls, name, _forwarded_method(name))
+        for name in attributes:
+            setattr(cls, name, _forwarded_attribute(name))
+        for name in settable:
+            setattr(cls, name, _forwarded_attribute(name, settable=True))
+
+    # Not calling the API's `__init__`: all state lives in the wrapped optimizer.
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def __init__(
+        self,
+        optimizer,
+        clip_factor=0.01,
+        eps=1e-3,
+        exclude=None,
+        unit_axes=None,
+        coupled_weight_decay=0.0,
+        decay_variables=None,
     ):
         optimizer = _resolve_optimizer(optimizer)
-        clip_factor = _check_positive("clip_factor", clip_factor)
-        eps = _check_positive("eps", eps)
-        coupled_weight_decay = _check_non_negative(
-            "coupled_weight_decay", coupled_weight_decay
-        )
+        if not isinstance(optimizer, self._wraps):
+            raise TypeError(
+                f"{type(self).__name__} wraps `{self._wraps.__name__}` instances, got "
+                f"{optimizer!r}; use `AGC(...)`, which picks the wrapper."
+            )
         if unit_axes is not None and not callable(unit_axes):
             raise TypeError(
                 "`unit_axes` must be None or a callable `variable -> axes`; got "
@@ -279,52 +369,35 @@ class AGC(metaclass=_AGCMeta):
         # Plain attributes: nothing here is a trackable, so nothing enters checkpoints.
         self.__dict__.update(
             _optimizer=optimizer,
-            _clip_factor=clip_factor,
-            _eps=eps,
+            _clip_factor=_check_number("clip_factor", clip_factor, positive=True),
+            _eps=_check_number("eps", eps, positive=True),
             _exclude=exclude,
             _exclude_fn=_variable_predicate("exclude", exclude),
             _unit_axes=unit_axes,
-            _coupled_weight_decay=coupled_weight_decay,
+            _coupled_weight_decay=_check_number(
+                "coupled_weight_decay", coupled_weight_decay, positive=False
+            ),
             _decay_variables=decay_variables,
             _decay_fn=_variable_predicate("decay_variables", decay_variables),
         )
+        tf.__internal__.tracking.DelegatingTrackableMixin.__init__(self, optimizer)
 
     # -- configuration -----------------------------------------------------------------
 
-    @property
-    def inner_optimizer(self):
-        """The wrapped optimizer."""
-        return self.__dict__["_optimizer"]
-
-    @property
-    def clip_factor(self) -> float:
-        """lambda: the largest gradient norm relative to the weight norm."""
-        return self.__dict__["_clip_factor"]
-
-    @property
-    def eps(self) -> float:
-        """Lower bound on the weight norm."""
-        return self.__dict__["_eps"]
-
-    @property
-    def exclude(self):
-        """The `exclude` argument (None, regex string or callable)."""
-        return self.__dict__["_exclude"]
-
-    @property
-    def unit_axes(self):
-        """The `unit_axes` argument (None or callable)."""
-        return self.__dict__["_unit_axes"]
-
-    @property
-    def coupled_weight_decay(self) -> float:
-        """wd of the coupled decay `wd * w` added to the gradients after the clip."""
-        return self.__dict__["_coupled_weight_decay"]
-
-    @property
-    def decay_variables(self):
-        """The `decay_variables` argument (None, regex string or callable)."""
-        return self.__dict__["_decay_variables"]
+    inner_optimizer = _setting("optimizer", "The wrapped optimizer.")
+    clip_factor = _setting(
+        "clip_factor", "lambda: the largest gradient norm relative to the weight norm."
+    )
+    eps = _setting("eps", "Lower bound on the weight norm.")
+    exclude = _setting("exclude", "The `exclude` argument (None, regex or callable).")
+    unit_axes = _setting("unit_axes", "The `unit_axes` argument (None or callable).")
+    coupled_weight_decay = _setting(
+        "coupled_weight_decay",
+        "wd of the coupled decay `wd * w` added to the gradients after the clip.",
+    )
+    decay_variables = _setting(
+        "decay_variables", "The `decay_variables` argument (None, regex or callable)."
+    )
 
     def get_config(self):
         """The wrapper's configuration, the wrapped optimizer serialized inside.
@@ -337,15 +410,12 @@ class AGC(metaclass=_AGCMeta):
             exclude = _serialize_callable(exclude)
         if callable(decay_variables):
             decay_variables = _serialize_callable(decay_variables)
-        unit_axes = self.unit_axes
-        if unit_axes is not None:
-            unit_axes = _serialize_callable(unit_axes)
         return {
             "optimizer": tf.keras.optimizers.serialize(self.inner_optimizer),
             "clip_factor": self.clip_factor,
             "eps": self.eps,
             "exclude": exclude,
-            "unit_axes": unit_axes,
+            "unit_axes": _serialize_callable(self.unit_axes),
             "coupled_weight_decay": self.coupled_weight_decay,
             "decay_variables": decay_variables,
             "is_legacy_optimizer": isinstance(self, _optimizer_v2.OptimizerV2),
@@ -387,9 +457,8 @@ class AGC(metaclass=_AGCMeta):
     # -- clipping ----------------------------------------------------------------------
 
     def _axes_for(self, variable):
-        unit_axes = self.unit_axes
-        if unit_axes is not None:
-            axes = unit_axes(variable)
+        if self.unit_axes is not None:
+            axes = self.unit_axes(variable)
             if axes is not None:
                 return tuple(axes)
         return default_unit_axes(variable)
@@ -410,23 +479,11 @@ class AGC(metaclass=_AGCMeta):
         clipped = []
         with tf.name_scope("agc"):
             for grad, var in grads_and_vars:
-                if grad is None or (
-                    self._exclude_fn is not None and self._exclude_fn(var)
-                ):
-                    clipped.append((grad, var))
-                    continue
-                clipped.append(
-                    (
-                        adaptive_clip(
-                            grad,
-                            _latent(var),
-                            self.clip_factor,
-                            self.eps,
-                            self._axes_for(var),
-                        ),
-                        var,
+                if grad is not None and not (self._exclude_fn and self._exclude_fn(var)):
+                    grad = adaptive_clip(
+                        grad, _latent(var), self.clip_factor, self.eps, self._axes_for(var)
                     )
-                )
+                clipped.append((grad, var))
         return clipped
 
     @tf.autograph.experimental.do_not_convert
@@ -452,40 +509,17 @@ class AGC(metaclass=_AGCMeta):
         decayed = []
         with tf.name_scope("coupled_decay"):
             for grad, var in grads_and_vars:
-                if grad is not None and (
-                    self._decay_fn is None or self._decay_fn(var)
-                ):
+                if grad is not None and (self._decay_fn is None or self._decay_fn(var)):
                     grad = tf.convert_to_tensor(grad)
                     weight = tf.convert_to_tensor(_latent(var))
                     grad = grad + decay * tf.cast(weight, grad.dtype)
                 decayed.append((grad, var))
         return decayed
 
-    # -- delegation of everything else -------------------------------------------------
+    # -- what every optimizer API has: the wrapped optimizer's -------------------------
 
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    @iterations.setter
-    def iterations(self, variable):
-        self.inner_optimizer.iterations = variable
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self.inner_optimizer.learning_rate = value
-
-    @property
-    def lr(self):
-        return self.inner_optimizer.learning_rate
-
-    @lr.setter
-    def lr(self, value):
-        self.inner_optimizer.learning_rate = value
+    iterations = _forwarded_attribute("iterations", settable=True)
+    learning_rate = lr = _forwarded_attribute("learning_rate", settable=True)
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: forward public attributes

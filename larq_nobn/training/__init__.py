@@ -81,6 +81,7 @@ from larq_nobn.training.config import (
     WEIGHTS,
     WIDTH_MODELS,
     TrainConfig,
+    config_from_recipe,
     is_int,
     is_number,
     known_datasets,
@@ -104,7 +105,7 @@ from larq_nobn.training.optim import (
     make_optimizer,
     make_strategy,
 )
-from larq_nobn.training.recipes import RECIPES, Recipe, config_from_recipe
+from larq_nobn.training.recipes import RECIPES, Recipe
 from larq_nobn.training.resume import RESUMABLE_CHANGES, resume_config
 from larq_nobn.training.rundir import plot_curves, prepare_output, read_log
 

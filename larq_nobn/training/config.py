@@ -1,5 +1,6 @@
-"""`TrainConfig`, the description of a training run, and the defaults of
-`larq-nobn train`.
+"""`TrainConfig`, the description of a training run, the defaults of
+`larq-nobn train`, and `config_from_recipe` (the `TrainConfig` of one of the papers'
+recipes, whose settings are in `recipes`).
 
 Model and norm names come from the zoo's registry (`larq_nobn.zoo.REGISTRY`); dataset
 names from `larq_nobn.data.DATASETS`.
@@ -14,8 +15,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from larq_nobn import zoo
+from larq_nobn import data, zoo
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.training.recipes import RECIPES
 
 import numpy as np
 
@@ -40,6 +42,7 @@ __all__ = [
     "WEIGHTS",
     "WIDTH_MODELS",
     "TrainConfig",
+    "config_from_recipe",
     "is_int",
     "is_number",
     "known_datasets",
@@ -56,10 +59,10 @@ WEIGHTS = ("binary", "real")
 # --------------------------------------------------------------------------------------
 # Defaults of `larq-nobn train` (and of `TrainConfig()`): the one place to change them.
 # A small BinaryNet (x0.25: 651 k parameters, 646 k binary) on Fashion-MNIST, offline
-# on a 2-core CPU: measured here (TF 2.21, 2 cores) 88.7 % test accuracy after
-# 3 epochs of 160-180 s (84.1 %, 87.6 % after epochs 1 and 2). With the crop + flip
-# augmentation it reached only 78.8 % after epoch 1: a short budget learns faster from
-# the plain images, so augmentation is off by default and on in every paper recipe.
+# on a 2-core CPU in minutes (its accuracy after 3 epochs, per norm and seed: section 1
+# of BENCHMARKS.md). A short budget learns faster from the plain images than with the
+# crop + flip augmentation, so augmentation is off by default and on in every paper
+# recipe.
 # --------------------------------------------------------------------------------------
 DEFAULT_MODEL = "binarynet"
 DEFAULT_NORM = "bn"
@@ -75,7 +78,7 @@ DEFAULT_OUTPUT = os.path.join("runs", "default")
 #: is the ABN paper's size: `--recipe abn_paper` selects it).
 DEFAULT_BINARYNET_WIDTH = 0.25
 #: Models whose width `width_multiplier` sets.
-WIDTH_MODELS = ("binarynet", "resnet18")
+WIDTH_MODELS = ("binarynet", "reactnet18", "binary_resnet18", "resnet18")
 #: AGC clip factor for `bf` models when neither the config nor the zoo gives one
 #: (REFERENCE.md 1.1: 0.02 in the ImageNet scripts of "BNN - BN = ?").
 FALLBACK_AGC_CLIP_FACTOR = 0.02
@@ -106,8 +109,6 @@ def is_number(value) -> bool:
 
 def known_datasets() -> tuple:
     """The dataset names of `larq_nobn.data`."""
-    from larq_nobn import data
-
     return tuple(data.DATASETS)
 
 
@@ -127,7 +128,9 @@ class TrainConfig:
     """Everything that defines a training run; serializable to JSON.
 
     # Arguments
-        model: One of `MODELS` (`binarynet`, `resnet18`, `reactnet_a`).
+        model: One of `MODELS` (`binarynet`, `reactnet18`, `binary_resnet18`,
+            `reactnet_a`; `resnet18`, deprecated, builds one of the two ResNet-18s by
+            `variant` and warns).
         norm: One of `NORMS` (`bn`, `abn`, `bf`, `none`).
         dataset: A dataset name of `larq_nobn.data` (e.g. `fashion_mnist`, `cifar10`).
         epochs: Number of epochs in total (per step when `two_step`).
@@ -137,9 +140,10 @@ class TrainConfig:
         seeds: If given, one run per seed in `output/seed_K/` and a `summary.json`.
         output: Output directory.
         width_multiplier: The width of BinaryNet (`None`: `DEFAULT_BINARYNET_WIDTH`) or
-            of ResNet-18 (`None`: the zoo's 1). Only for `WIDTH_MODELS`.
-        variant: ResNet-18 variant, one of `RESNET18_VARIANTS` (`None`: the zoo's
-            default). Only for `resnet18`.
+            of a ResNet-18 (`None`: the zoo's 1). Only for `WIDTH_MODELS`.
+        variant: Only for the deprecated model `resnet18`: one of `RESNET18_VARIANTS`
+            (`None`: the zoo's default, `reactnet`); model `reactnet18` or
+            `binary_resnet18` replaces it.
         optimizer: One of `OPTIMIZERS`; `sgd` uses momentum 0.9.
         learning_rate: Initial learning rate.
         schedule: `constant`, `linear` (decays linearly to 0 over all training
@@ -186,9 +190,9 @@ class TrainConfig:
             when there is no GPU) or `multi_worker` (`TF_CONFIG`).
         jit_compile: Compile the training step with XLA (`model.compile(jit_compile=
             True)`): it fuses the many small element-wise ops of a BNN (signs, clips,
-            normalizations); on a 2-core CPU it made BinaryNet x0.25 about 10 %
-            faster, at the price of a compile at the start. Training steps that run
-            eagerly ignore it.
+            normalizations), at the price of a compile at the start; whether that pays
+            off depends on the model and the machine (time a short run both ways).
+            Training steps that run eagerly ignore it.
         data_dir: Directory of the datasets (tensorflow-datasets `data_dir`, the
             Fashion-MNIST IDX files or the `tiny-imagenet-200` folder).
         max_train_samples: Train on N (shuffled) samples per epoch, rounded up to whole
@@ -256,8 +260,6 @@ class TrainConfig:
             )
 
     def _validate_names(self):
-        from larq_nobn.training.recipes import RECIPES
-
         self._choice("model", MODELS)
         self._choice("norm", NORMS)
         self._choice("optimizer", OPTIMIZERS)
@@ -317,8 +319,9 @@ class TrainConfig:
             variants = zoo.get_model(self.model).variants
             if not variants:
                 raise ValueError(
-                    "`variant` applies to model 'resnet18' only, not to "
-                    f"{self.model!r}."
+                    "`variant` applies to the deprecated model 'resnet18' only, not to "
+                    f"{self.model!r} (models 'reactnet18' and 'binary_resnet18' "
+                    "replace its two variants)."
                 )
             self._choice("variant", variants)
 
@@ -429,6 +432,21 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
+
+
+def config_from_recipe(name: str, **explicit) -> TrainConfig:
+    """The `TrainConfig` of recipe `name` (one of `RECIPES`) with `explicit` fields
+    overriding it.
+
+    # Raises
+        ValueError: Unknown recipe name, a model the recipe is not defined for, or
+            invalid fields.
+    """
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown recipe {name!r}; expected one of {', '.join(RECIPES)}."
+        )
+    return TrainConfig(**RECIPES[name].settings(**explicit))
 
 
 def _normalize_clip_factor(value):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import zipfile
 
+from larq_nobn import data
 from larq_nobn.training.config import is_int
 from larq_nobn.training.inputs import first_samples
 from larq_nobn.training.models import outputs_probabilities
@@ -91,8 +92,6 @@ def evaluate_model(
         raise FileNotFoundError(f"Model file {model_path!r} does not exist.")
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
-    from larq_nobn import data
-
     info = data.info(dataset)
     test_data = data.load(dataset, "test", batch_size=batch_size, training=False, data_dir=data_dir)
     test_data = first_samples(test_data, max_samples, batch_size)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+from larq_nobn import data
 from larq_nobn.training.config import TrainConfig
 
 import numpy as np
@@ -93,8 +94,6 @@ def load_data(config: TrainConfig) -> Data:
         ValueError: Unknown dataset.
         FileNotFoundError: The data is not available (the message says how to get it).
     """
-    from larq_nobn import data
-
     info = data.info(config.dataset)
     common = dict(
         batch_size=config.batch_size,

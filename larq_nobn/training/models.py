@@ -41,15 +41,15 @@ def build_model(config: TrainConfig, input_shape, num_classes: int) -> tf.keras.
     # Returns
         A functional `tf.keras.Model` from `larq_nobn.zoo`.
     """
-    function = zoo.get_model(config.model).builder
+    spec = zoo.get_model(config.model)
     kwargs = dict(
         norm=config.norm, input_shape=tuple(input_shape), num_classes=num_classes
     )
     if config.resolved_width_multiplier is not None:
         kwargs["width_multiplier"] = config.resolved_width_multiplier
-    if config.model == "resnet18" and config.variant is not None:
+    if spec.variants and config.variant is not None:  # the deprecated resnet18
         kwargs["variant"] = config.variant
-    return function(**kwargs)
+    return spec.builder(**kwargs)
 
 
 _QUANTIZER_KEYS = ("kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer")

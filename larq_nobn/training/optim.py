@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 
+from larq_nobn.optimizers import AGC, exclude_head
 from larq_nobn.training.config import STRATEGIES, TrainConfig
 
 import tensorflow as tf
@@ -125,8 +126,6 @@ def make_optimizer(
         optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=0.9)
     clip_factor = config.resolved_agc_clip_factor
     if clip_factor > 0:
-        from larq_nobn.optimizers import AGC, exclude_head
-
         if exclude is None:
             exclude = exclude_head(model)
         optimizer = AGC(

@@ -1,4 +1,5 @@
-"""The training recipes of the papers (`larq-nobn train --recipe NAME`).
+"""The training recipes of the papers (`larq-nobn train --recipe NAME`): the settings
+only; `config.config_from_recipe` makes a `TrainConfig` of them.
 
 Every setting is the one of the paper's public training code (gushan/ABN,
 VITA-Group/BNN_NoBN); each recipe's `references` cite the file each setting comes
@@ -10,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
-from larq_nobn.training.config import DEFAULT_MODEL, TrainConfig
 
-__all__ = ["RECIPES", "Recipe", "config_from_recipe"]
+__all__ = ["RECIPES", "Recipe"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,18 @@ class Recipe:
     model_overrides: dict = field(default_factory=dict)
     references: tuple = ()
 
-    def config(self, **explicit) -> TrainConfig:
-        """The recipe's `TrainConfig`; `explicit` fields win over the recipe's.
+    def settings(self, **explicit) -> dict:
+        """The `TrainConfig` fields of the recipe (`config_from_recipe` makes the
+        config): `overrides`, then the model's `model_overrides`, then `explicit`,
+        which win; `recipe` is the recipe's name.
 
         # Raises
-            ValueError: A model the recipe is not defined for, or invalid fields.
+            ValueError: A model the recipe is not defined for.
         """
         values = dict(self.overrides)
-        model = explicit.get("model", values.get("model", DEFAULT_MODEL))
+        if self.models:
+            values.setdefault("model", self.models[0])
+        model = explicit.get("model", values.get("model"))
         if self.models and model not in self.models:
             raise ValueError(
                 f"Recipe {self.name!r} is defined for model(s) "
@@ -54,7 +58,7 @@ class Recipe:
         values.update(self.model_overrides.get(model, {}))
         values.update(explicit)
         values["recipe"] = self.name
-        return TrainConfig(**values)
+        return values
 
 
 #: Reference repositories, as cited in the recipes' sources.
@@ -69,7 +73,8 @@ RECIPES: dict[str, Recipe] = {
             "defaults) lr 1e-3 constant, no weight decay, batch 256, 200 epochs, cross-"
             "entropy, random crop (pad 4) + horizontal flip, seed 2020, ABN; full-"
             "precision first conv and classifier (the zoo's layouts). BinaryNet x3 "
-            "(default) or --model resnet18 (variant abn_paper), on CIFAR-10 (default), "
+            "(default) or --model binary_resnet18 (the ABN paper's ResNet-18), on CIFAR-10 "
+            "(default), "
             "CIFAR-100 (--dataset cifar100, the README's runs) or TinyImageNet (--dataset "
             "tiny_imagenet --data-dir ...; the public code has no loader for it: the CIFAR "
             "settings carried over). Not reproduced: the reference re-creates its Adam at "
@@ -91,7 +96,7 @@ RECIPES: dict[str, Recipe] = {
             augment=True,
             seed=2020,
         ),
-        models=("binarynet", "resnet18"),
+        models=("binarynet", "binary_resnet18", "resnet18"),  # resnet18: deprecated
         model_overrides={
             "binarynet": dict(width_multiplier=3.0),
             "resnet18": dict(variant="abn_paper"),
@@ -111,7 +116,7 @@ RECIPES: dict[str, Recipe] = {
             f"loss cross-entropy: {ABN_CODE} main_binary.py nn.CrossEntropyLoss on the "
             "models' LogSoftmax output (= cross-entropy on the logits)",
             f"seed 2020: {ABN_CODE} main_binary.py (seed_value = 2020)",
-            f"width x3 (binarynet), resnet18 variant abn_paper: {ABN_CODE} "
+            f"width x3 (binarynet), binary_resnet18: {ABN_CODE} "
             "models/vgg_abn_cifar10_binary.py (infl_ratio 3), models/resnet_abn_binary.py "
             "(ResNet_ABN_cifar10, depth 18, inflate 5)",
         ),
@@ -190,15 +195,14 @@ RECIPES: dict[str, Recipe] = {
             "distillation at T=1 when --teacher is given (train.py's default loss is kd "
             "from a ResNet-34 fine-tuned to the classes), else the labels. The two "
             "steps (binary activations first, then binary weights) follow the ImageNet "
-            "scripts (unverified for CIFAR). ResNet-18 variant reactnet with the CIFAR "
+            "scripts (unverified for CIFAR). ReActNet-18 (--model reactnet18) with the CIFAR "
             "stem (3x3 conv, no max-pool) the paper describes: the public code builds "
             "the ImageNet stem (7x7/2 conv + max-pool) on CIFAR too, as "
             "birealnet18(imagenet=True) is never told otherwise; a bug not reproduced "
-            "(zoo.ResNet18(stem='imagenet') through model_fn reproduces it)."
+            "(zoo.ReActNet18(stem='imagenet') through model_fn reproduces it)."
         ),
         overrides=dict(
-            model="resnet18",
-            variant="reactnet",
+            model="reactnet18",
             norm="bf",
             dataset="cifar10",
             epochs=120,
@@ -214,7 +218,8 @@ RECIPES: dict[str, Recipe] = {
             distill_temperature=1.0,
             distill_alpha=1.0,
         ),
-        models=("resnet18",),
+        models=("reactnet18", "resnet18"),  # resnet18: deprecated
+        model_overrides={"resnet18": dict(variant="reactnet")},
         references=(
             "Chen et al.: 'BNN - BN = ?', CVPR Workshops 2021, arXiv 2104.08215; code "
             "VITA-Group/BNN_NoBN",
@@ -231,17 +236,3 @@ RECIPES: dict[str, Recipe] = {
         ),
     ),
 }
-
-
-def config_from_recipe(name: str, **explicit) -> TrainConfig:
-    """The `TrainConfig` of recipe `name` with `explicit` fields overriding it.
-
-    # Raises
-        ValueError: Unknown recipe name, or invalid fields.
-    """
-    if name not in RECIPES:
-        raise ValueError(
-            f"Unknown recipe {name!r}; expected one of {', '.join(RECIPES)}."
-        )
-    return RECIPES[name].config(**explicit)
-

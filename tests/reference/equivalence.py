@@ -24,7 +24,8 @@ QUANTITIES = ("eval", "train", "grad", "stats", "update")
 def _binarynet(norm):
     def build():
         return zoo.BinaryNet(
-            norm, (32, 32, 3), 10, width_multiplier=1 / 16, pad_values=0.0
+            norm=norm, input_shape=(32, 32, 3), num_classes=10,
+            width_multiplier=1 / 16, pad_values=0.0,
         )
 
     return build, "binarynet"
@@ -32,8 +33,8 @@ def _binarynet(norm):
 
 def _abn_paper(norm):
     def build():
-        return zoo.ResNet18(
-            norm, (32, 32, 3), 10, variant="abn_paper", width_multiplier=0.1,
+        return zoo.BinaryResNet18(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, width_multiplier=0.1,
             pad_values=0.0,
         )
 
@@ -42,8 +43,9 @@ def _abn_paper(norm):
 
 def _reactnet18(norm, stem):
     def build():
-        return zoo.ResNet18(
-            norm, (32, 32, 3), 10, stem=stem, width_multiplier=1 / 16, pad_values=0.0
+        return zoo.ReActNet18(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, stem=stem,
+            width_multiplier=1 / 16, pad_values=0.0,
         )
 
     return build, "reactnet18"
@@ -51,8 +53,10 @@ def _reactnet18(norm, stem):
 
 def _reactnet_a(norm):
     def build():
-        return zoo.ReActNetA(norm, (32, 32, 3), 10, width_multiplier=1 / 16,
-                             pad_values=0.0)
+        return zoo.ReActNetA(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, width_multiplier=1 / 16,
+            pad_values=0.0,
+        )
 
     return build, "reactnet_a"
 

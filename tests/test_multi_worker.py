@@ -253,3 +253,44 @@ def test_worker_killed_mid_epoch_then_the_job_resumes(
     uninterrupted = two_workers["outputs"][0] / "model.keras"
     resumed, _ = weights(str(output / "model.keras"))
     assert max_difference(resumed, weights(str(uninterrupted))[0]) <= 1e-6
+
+
+# --------------------------------------------------------------------------------------
+# The pieces, in this process
+# --------------------------------------------------------------------------------------
+def test_a_non_chief_checks_the_output_folder_read_only(tmp_path):
+    missing = tmp_path / "missing"
+    training.prepare_output(str(missing), write=False)
+    assert not missing.exists()
+    held = tmp_path / "held"
+    (held / "checkpoints").mkdir(parents=True)
+    (held / "checkpoints" / "last.keras").write_bytes(b"a run")
+    (held / "log.csv").write_text("epoch\n0\n")
+    with pytest.raises(ValueError, match="already holds a run"):
+        training.prepare_output(str(held), write=False)
+    for flags in (dict(resume=True), dict(overwrite=True)):
+        training.prepare_output(str(held), write=False, **flags)
+    assert sorted(os.listdir(held)) == ["checkpoints", "log.csv"]  # nothing cleared
+    assert (held / "log.csv").read_text() == "epoch\n0\n"
+
+
+def test_worker_lost_names_the_unhealthy_task_and_the_resume_command():
+    message = (
+        "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/"
+        "task:0/device:CPU:0}} Collective ops is aborted by: Error reported from "
+        "/job:worker/task:1: The following tasks are unhealthy (stopped sending "
+        "heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed."
+    )
+    error = training.cluster.worker_lost(
+        tf.errors.UnavailableError(None, None, message), "runs/x", "larq-nobn resume"
+    )
+    assert isinstance(error, training.WorkerLost) and error.exit_code == 1
+    assert error.tasks == "/job:worker/replica:0/task:1"
+    assert "larq-nobn resume" in str(error) and "runs/x" in str(error)
+    assert "\n" not in str(error)
+
+
+def test_only_a_tf_config_cluster_counts_as_multi_worker(mirrored_strategy):
+    assert not training.cluster.in_cluster(tf.distribute.get_strategy())
+    assert not training.cluster.in_cluster(mirrored_strategy)
+    training.cluster.barrier(mirrored_strategy)  # outside a cluster: returns at once

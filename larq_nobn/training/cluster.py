@@ -16,7 +16,15 @@ import re
 
 import tensorflow as tf
 
-__all__ = ["WorkerLost", "barrier", "in_cluster", "worker_lost"]
+__all__ = ["LOST_WORKER_ERRORS", "WorkerLost", "barrier", "in_cluster", "worker_lost"]
+
+#: What a collective op raises when a worker of the cluster is gone (the heartbeats of
+#: TensorFlow's coordination service stopped, or a peer closed its connection).
+LOST_WORKER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.DeadlineExceededError,
+)
 
 
 def in_cluster(strategy) -> bool:

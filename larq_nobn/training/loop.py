@@ -14,7 +14,12 @@ from typing import NamedTuple
 from larq_nobn import files
 from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, RunProgbar
 from larq_nobn.training.checkpoint import AtomicCheckpoint, save_checkpoint
-from larq_nobn.training.cluster import barrier, in_cluster, worker_lost
+from larq_nobn.training.cluster import (
+    LOST_WORKER_ERRORS,
+    barrier,
+    in_cluster,
+    worker_lost,
+)
 from larq_nobn.training.config import TrainConfig
 from larq_nobn.training.inputs import Data, epoch_dataset, load_data, shard_by_data
 from larq_nobn.training.models import compile_model, parameter_counts
@@ -167,14 +172,6 @@ def train_single(
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
-#: What a collective op raises when a worker of the cluster is gone.
-LOST_WORKER_ERRORS = (
-    tf.errors.UnavailableError,
-    tf.errors.AbortedError,
-    tf.errors.DeadlineExceededError,
-)
-
-
 def _train_run(run: _Run, strategy, options: RunOptions, restored: bool) -> dict:
     """Trains, evaluates and saves a started run; every worker returns once the
     chief has written the outputs."""
@@ -253,7 +250,6 @@ def _callbacks(run: _Run, log_path: str, options: RunOptions):
 
 def _validation_data(data: Data) -> tf.data.Dataset:
     return data.validation if data.validation is not None else data.test
-
 
 
 def _fit(run: _Run, log_path: str, options: RunOptions) -> dict:

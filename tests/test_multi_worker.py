@@ -68,6 +68,13 @@ class Job:
         ports = free_ports(len(argvs))
         cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
         self.processes, self.logs = [], []
+        try:
+            self._start(folder, cluster, argvs)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self, folder, cluster, argvs):
         for index, argv in enumerate(argvs):
             tmp = folder / f"tmp{index}"
             tmp.mkdir(parents=True)

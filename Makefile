@@ -15,7 +15,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help:
 	@echo "make run   - set up, fetch Fashion-MNIST (Debian package) and train/evaluate the default model"
 	@echo "make test  - set up, lint (ruff) and run the test suite"
-	@echo "make bench - regenerate BENCHMARKS.md, benchmarks/plots/ and benchmarks/results.json (BENCH_ARGS=--quick: <10 min)"
+	@echo "make bench - regenerate BENCHMARKS.md, benchmarks/plots/ and benchmarks/results.json"
+	@echo "             (BENCH_ARGS=--quick: a small version; BENCH_ARGS='cost inference': those sections, into reports/)"
 
 setup: $(STAMP)
 

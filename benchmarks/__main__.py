@@ -2,16 +2,19 @@
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
 Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance`,
-4 `cost`, 5 `batch_size`, 6 `inference`, 7 `recipes_table`. Sizes and the 2-hour
-budget arithmetic: `benchmarks.plan`.
+4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
+Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
+arithmetic: `benchmarks.plan`.
 
-    python -m benchmarks                   # full report (~90 min from an empty cache)
+    python -m benchmarks                   # full report (budget: benchmarks.plan)
+    python -m benchmarks cost inference    # named sections only, into reports/
     python -m benchmarks --quick           # < 10 min, into reports/bench-quick/
     python -m benchmarks --tiny --output DIR --runs-root DIR/runs   # the test's size
 
 Training runs are cached in `--runs-root` (default `runs/bench`, see
 `benchmarks.accuracy`): a run whose `metrics.json` exists is read back, and the report
-says which were.
+says which were. `inference` converts section 1's models, so naming it runs
+`accuracy` too (from the cache where it can).
 """
 
 from __future__ import annotations
@@ -32,16 +35,36 @@ from benchmarks import (
     environment,
     gradients,
     inference,
+    pipelines,
     plots,
     recipes_table,
     report,
 )
-from benchmarks.plan import PLANS
+from benchmarks.plan import NORMS, PLANS
+
+#: `{section: (results key, runner(plan, runs_root, verbose, results))}`, in report order.
+SECTIONS = {
+    "accuracy": ("accuracy_runs", lambda plan, root, verbose, _: accuracy.run_grid(
+        plan, root, verbose)),
+    "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
+    "balance": ("activation_balance", lambda plan, *_: balance.run(plan)),
+    "cost": ("cost", lambda plan, *_: cost.run(plan)),
+    "batch_size": ("batch_size", lambda plan, root, verbose, _: batch_size.run(
+        plan, root, verbose)),
+    "inference": ("inference", lambda plan, root, verbose, results: inference.run(
+        plan, results["accuracy_runs"])),
+    "pipelines": ("pipelines", lambda plan, *_: pipelines.run(plan)),
+    "recipes": ("recipes", lambda plan, *_: recipes_table.run(plan)),
+}
+#: Sections whose input another section produces.
+NEEDS = {"inference": ("accuracy",)}
 
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", metavar="SECTION",
+                        help="sections to run (default: all): " + ", ".join(SECTIONS))
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="plan", const="quick",
                       help="tiny sample counts, 1 epoch, small widths, 2 seeds (<10 min)")
@@ -59,9 +82,25 @@ def parse(argv):
     parser.add_argument("--resnet-width", type=float, help="override ReActNet-18's width")
     parser.add_argument("--resnet-epochs", type=int, help="override ReActNet-18's epochs")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
+    parser.add_argument("--norms", nargs="+", choices=NORMS,
+                        help="override the norm variants")
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity of runs")
     parser.set_defaults(plan="full")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(map(repr, unknown))}; accepted: "
+                     + ", ".join(SECTIONS))
+    args.sections = selected(args.sections)
+    return args
+
+
+def selected(names) -> list[str]:
+    """The sections to run, in report order: `names` (all when empty) and what they
+    need."""
+    wanted = set(names or SECTIONS)
+    wanted |= {need for name in list(wanted) for need in NEEDS.get(name, ())}
+    return [name for name in SECTIONS if name in wanted]
 
 
 def make_plan(args):
@@ -71,60 +110,81 @@ def make_plan(args):
         "resnet_width": args.resnet_width,
         "resnet_epochs": args.resnet_epochs,
         "seeds": tuple(args.seeds) if args.seeds else None,
+        "norms": tuple(args.norms) if args.norms else None,
     }
     return plan.replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def output_paths(args) -> dict:
-    """`{"markdown", "json", "plots"}` paths."""
-    if args.output is None and args.plan == "full":
+    """`{"markdown", "json", "plots"}` paths: the committed report for the full plan
+    with every section, `reports/bench-<plan>[-<sections>]/` otherwise."""
+    whole = args.sections == list(SECTIONS)
+    if args.output is None and args.plan == "full" and whole:
         return {"markdown": Path("BENCHMARKS.md"), "json": Path("benchmarks/results.json"),
                 "plots": Path("benchmarks/plots")}
-    folder = args.output or Path("reports") / f"bench-{args.plan}"
+    name = f"bench-{args.plan}" + ("" if whole else "-" + "-".join(args.sections))
+    folder = args.output or Path("reports") / name
     return {"markdown": folder / "BENCHMARKS.md", "json": folder / "results.json",
             "plots": folder / "plots"}
 
 
-def run_sections(plan, runs_root: Path, verbose: int) -> tuple[dict, dict]:
-    """Runs sections 1-7; returns `(results, seconds per section)`."""
+def run_sections(names, plan, runs_root: Path, verbose: int) -> tuple[dict, dict]:
+    """Runs the sections `names` in order; returns `(results, seconds per section)`,
+    both keyed by the sections' results keys."""
     results, seconds = {}, {}
-
-    def timed(name, function, *args):
+    for name in names:
+        key, runner = SECTIONS[name]
         start = time.perf_counter()
-        results[name] = function(*args)
-        seconds[name] = time.perf_counter() - start
-        print(f"[benchmarks] {name}: {seconds[name]:.0f} s", flush=True)
-
-    timed("accuracy_runs", accuracy.run_grid, plan, runs_root, verbose)
-    timed("gradients", gradients.run, plan)
-    timed("activation_balance", balance.run, plan)
-    timed("cost", cost.run, plan)
-    timed("batch_size", batch_size.run, plan, runs_root, verbose)
-    timed("inference", inference.run, plan, results["accuracy_runs"])
-    timed("recipes", recipes_table.run, plan)
+        results[key] = runner(plan, runs_root, verbose, results)
+        seconds[key] = time.perf_counter() - start
+        print(f"[benchmarks] {name}: {seconds[key]:.0f} s", flush=True)
     return results, seconds
 
 
 def assemble(plan, sections: dict, seconds: dict, env: dict) -> dict:
-    """The one JSON object: `runs` plus a key per section."""
-    runs = sections.pop("accuracy_runs")
-    summary = accuracy.summarize(runs)
-    verdicts = claims.accuracy_claims(summary) + sections["gradients"]["claims"]
-    verdicts.append(sections["batch_size"]["claim"])
+    """The one JSON object: `runs` (sections 1 and 5), `claims` and a key per section."""
+    runs = sections.pop("accuracy_runs", [])
+    verdicts = claims.accuracy_claims(accuracy.summarize(runs))
+    if "gradients" in sections:
+        verdicts += sections["gradients"]["claims"]
+    if "batch_size" in sections:
+        verdicts.append(sections["batch_size"]["claim"])
+        runs = runs + sections["batch_size"].pop("runs")
     env["load_average_end"] = list(os.getloadavg())
-    return {
+    results = {
         "environment": env,
         "plan": {k: list(v) if isinstance(v, tuple) else v
                  for k, v in vars(plan).items()},
         "section_seconds": seconds,
-        "runs": runs + sections["batch_size"].pop("runs"),
-        "accuracy": {"summary": [
-            {"model": m, "width_multiplier": w, "norm": n, **stats}
-            for (m, w, n), stats in summary.items()
-        ]},
+        "runs": runs,
         "claims": verdicts,
         **sections,
     }
+    summary = accuracy.summarize([r for r in runs if r.get("section") != "batch_size"])
+    if summary:
+        results["accuracy"] = {"summary": [
+            {"model": m, "width_multiplier": w, "norm": n, **stats}
+            for (m, w, n), stats in summary.items()
+        ]}
+    return results
+
+
+def make_plots(results: dict, folder: Path, base: Path) -> dict:
+    """The plots of the sections in `results`; `{name: path relative to base}`."""
+    sources = {
+        "accuracy_curves": ("accuracy", plots.accuracy_curves, lambda: [
+            r for r in results["runs"] if r.get("section") != "batch_size"]),
+        "gradient_norms": ("gradients", plots.gradient_norms,
+                           lambda: results["gradients"]["norms"]),
+        "activation_balance": ("activation_balance", plots.activation_balance,
+                               lambda: results["activation_balance"]),
+    }
+    made = {}
+    for name, (key, plot, data) in sources.items():
+        if key in results:
+            path = plot(data(), folder / f"{name}.png")
+            made[name] = os.path.relpath(path.resolve(), base)
+    return made
 
 
 def main(argv=None) -> int:
@@ -134,19 +194,9 @@ def main(argv=None) -> int:
     paths = output_paths(args)
     paths["plots"].mkdir(parents=True, exist_ok=True)
     paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    sections, seconds = run_sections(plan, args.runs_root, args.verbose)
+    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose)
     results = assemble(plan, sections, seconds, env)
-    base = paths["markdown"].parent.resolve()
-    made = {
-        "accuracy_curves": plots.accuracy_curves(
-            [r for r in results["runs"] if r.get("section") != "batch_size"],
-            paths["plots"] / "accuracy_curves.png"),
-        "gradient_norms": plots.gradient_norms(
-            results["gradients"]["norms"], paths["plots"] / "gradient_norms.png"),
-        "activation_balance": plots.activation_balance(
-            results["activation_balance"], paths["plots"] / "activation_balance.png"),
-    }
-    results["plots"] = {k: os.path.relpath(p.resolve(), base) for k, p in made.items()}
+    results["plots"] = make_plots(results, paths["plots"], paths["markdown"].parent.resolve())
     report.write_json(results, paths["json"])
     paths["markdown"].write_text(report.markdown(results))
     print(f"[benchmarks] wrote {paths['markdown']}, {paths['json']}, {paths['plots']}/")

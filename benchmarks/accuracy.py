@@ -5,18 +5,15 @@ into `ROOT/<key>/`. A finished run (its `metrics.json` exists) is read back inst
 trained again, and an interrupted one resumes from its last checkpoint, so a grid that
 takes hours can span sessions. `summarize` gives mean +- std per variant.
 
-    python benchmarks/accuracy.py --norms bn abn none --seeds 0 1 2   # issue 9 grid
-
-`run_grid` is section 1 of the reproduction report (`python -m benchmarks`).
+`run_grid` is section 1 of the reproduction report: `python -m benchmarks accuracy
+--norms bn abn none --seeds 0 1 2` runs that grid alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
@@ -94,12 +91,11 @@ def binarynet_settings(plan, norm: str, seed: int) -> dict:
 
 
 def resnet_settings(plan, norm: str, seed: int) -> dict:
-    """Section 1's ReActNet-18 run: BinaryNet's recipe with ResNet-18 (variant
-    reactnet, CIFAR stem) at the plan's width and epochs."""
+    """Section 1's ReActNet-18 run: BinaryNet's recipe with ReActNet-18 (CIFAR stem)
+    at the plan's width and epochs."""
     return dict(
         BINARYNET_RECIPE,
-        model="resnet18",
-        variant="reactnet",
+        model="reactnet18",
         width_multiplier=plan.resnet_width,
         epochs=plan.resnet_epochs,
         norm=norm,
@@ -122,7 +118,7 @@ def run_grid(plan, root: Path = ROOT, verbose: int = 2) -> list[dict]:
     its per-epoch `curves`."""
     records = []
     for seed in plan.seeds:
-        makers = {"binarynet": binarynet_settings, "resnet18": resnet_settings}
+        makers = {"binarynet": binarynet_settings, "reactnet18": resnet_settings}
         for make in (makers[model] for model in plan.models):
             for norm in plan.norms:
                 run = train_cached(make(plan, norm, seed), root, verbose)
@@ -146,36 +142,3 @@ def summarize(records: list[dict]) -> dict:
         }
         for key, values in groups.items()
     }
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--norms", nargs="+", default=["bn", "abn", "bf", "none"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--root", type=Path, default=ROOT)
-    parser.add_argument("--max-train-samples", type=int)
-    parser.add_argument("--max-test-samples", type=int)
-    parser.add_argument("--epochs", type=int, default=BINARYNET_RECIPE["epochs"])
-    args = parser.parse_args(argv)
-    records = []
-    for seed in args.seeds:  # seed-major: every variant gets a first result early
-        for norm in args.norms:
-            settings = dict(BINARYNET_RECIPE, norm=norm, seed=seed, epochs=args.epochs)
-            if args.max_train_samples:
-                settings["max_train_samples"] = args.max_train_samples
-            if args.max_test_samples:
-                settings["max_test_samples"] = args.max_test_samples
-            records.append(train_cached(settings, args.root))
-            print(json.dumps(records[-1]), flush=True)
-    for (model, width, norm), stats in summarize(records).items():
-        print(
-            f"{model} x{width} {norm}: {100 * stats['mean']:.2f} +- "
-            f"{100 * stats['std']:.2f} % (n={stats['n']}: "
-            + ", ".join(f"{100 * a:.2f}" for a in stats["accuracies"])
-            + ")"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,13 +1,17 @@
-"""Section 4, training cost: step times side by side in one process (interleaved
-rounds, fastest round; see `benchmarks.timing`), random images at the papers' CIFAR
-size, Adam 1e-3.
+"""Section 4, training cost: step times side by side in one process (`timing.interleaved`:
+the fastest round, and the median over rounds of the ratio to `bn`), random images at
+the papers' CIFAR size, Adam 1e-3.
 
 Per model (BinaryNet at `cost_binarynet_width`, ReActNet-18 at `cost_resnet_width`),
-five candidates: `bn`, `abn`, `bf` with AGC (the zoo's clip factor, head excluded),
-`bf` without AGC and `none`. Ratios are to `bn`. AGC's share of the `bf` step is
-`(bf+AGC - bf) / bf+AGC`; ScaledWS's share is `(bf - none) / bf+AGC` (for ReActNet-18
-that difference also holds the fixed residual scalars alpha and beta, a few
-elementwise multiplications).
+the candidates: `bn`, `abn`, `bf` with AGC (the zoo's clip factor, head excluded),
+`bf` without AGC, `none`, `bn` compiled with XLA (`jit_compile=True`) and, for
+BinaryNet, `larq`: the same bn network written with larq's own layers
+(`models.plain_larq_binarynet`), the reference for the zoo's speed.
+
+AGC's share of the bf+AGC step is `(bf+AGC - bf) / bf+AGC`; ScaledWS's share is
+`(bf - none) / bf+AGC` (for ReActNet-18 that difference also holds the fixed residual
+scalars alpha and beta, a few elementwise multiplications); both from the median
+ratios to bn.
 """
 
 from __future__ import annotations
@@ -18,32 +22,39 @@ from larq_nobn.training import zoo_agc_settings
 
 import numpy as np
 
-CANDIDATES = ("bn", "abn", "bf+agc", "bf", "none")
+CANDIDATES = ("bn", "abn", "bf+agc", "bf", "none", "bn+xla")
+#: Candidates of one model only.
+EXTRA = {"binarynet": ("larq",)}
 
 
-def step_function(model_name, width, candidate, plan, x, y):
+def step_function(model_name, width, candidate, x, y):
     """The training step of one candidate."""
     import tensorflow as tf
 
     norm = candidate.split("+")[0]
     shape = x.shape[1:]
-    model = models.build(model_name, width, norm, input_shape=shape)
+    if candidate == "larq":
+        tf.keras.utils.set_random_seed(0)
+        model = models.plain_larq_binarynet(width, shape)
+    else:
+        model = models.build(model_name, width, norm, input_shape=shape)
     optimizer = tf.keras.optimizers.Adam(1e-3)
     if candidate == "bf+agc":
         clip_factor, exclude = zoo_agc_settings(model_name)
         optimizer = AGC(optimizer, clip_factor=clip_factor, exclude=exclude)
-    return timing.keras_train_step(model, optimizer, x, y)
+    return timing.keras_train_step(model, optimizer, x, y,
+                                   jit_compile=candidate == "bn+xla")
 
 
 def shares(times: dict) -> dict:
-    """Ratios to bn and the shares of AGC and ScaledWS from fastest-round times."""
-    fastest = {name: t["fastest_s"] for name, t in times.items()}
-    bf_agc = fastest["bf+agc"]
+    """Seconds per step, ratios to bn and the shares of AGC and ScaledWS from
+    `timing.interleaved`'s result (baseline bn)."""
+    ratio = {name: t["ratio"] for name, t in times.items()}
     return {
-        "seconds_per_step": fastest,
-        "ratio_to_bn": {name: t / fastest["bn"] for name, t in fastest.items()},
-        "agc_share": (bf_agc - fastest["bf"]) / bf_agc,
-        "scaledws_share": (fastest["bf"] - fastest["none"]) / bf_agc,
+        "seconds_per_step": {name: t["fastest_s"] for name, t in times.items()},
+        "ratio_to_bn": ratio,
+        "agc_share": (ratio["bf+agc"] - ratio["bf"]) / ratio["bf+agc"],
+        "scaledws_share": (ratio["bf"] - ratio["none"]) / ratio["bf+agc"],
     }
 
 
@@ -62,13 +73,14 @@ def run(plan) -> dict:
             "steps_per_round": plan.cost_repeats,
         }
     }
-    every = {"binarynet": plan.cost_binarynet_width, "resnet18": plan.cost_resnet_width}
+    every = {"binarynet": plan.cost_binarynet_width, "reactnet18": plan.cost_resnet_width}
     for model_name, width in ((model, every[model]) for model in plan.models):
         steps = {
-            candidate: step_function(model_name, width, candidate, plan, x, y)
-            for candidate in CANDIDATES
+            candidate: step_function(model_name, width, candidate, x, y)
+            for candidate in CANDIDATES + EXTRA.get(model_name, ())
         }
-        times = timing.interleaved(steps, plan.cost_rounds, plan.cost_repeats)
+        times = timing.interleaved(steps, plan.cost_rounds, plan.cost_repeats,
+                                   baseline="bn")
         result[model_name] = {
             "width": width,
             **shares(times),

@@ -10,23 +10,52 @@ import numpy as np
 
 SHAPE, CLASSES = (28, 28, 1), 10
 #: Display names of the two architectures of section 1.
-LABELS = {"binarynet": "BinaryNet", "resnet18": "ReActNet-18"}
+LABELS = {"binarynet": "BinaryNet", "reactnet18": "ReActNet-18"}
 
 
 def build(model: str, width: float, norm: str, seed: int = 0, input_shape=SHAPE):
-    """The zoo model of section 1 (`binarynet` or `resnet18` variant reactnet),
+    """The zoo model of section 1 (`binarynet` or `reactnet18`),
     freshly initialized with `seed`."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
-    extra = {"variant": "reactnet"} if model == "resnet18" else {}
-    config = training.TrainConfig(model=model, norm=norm, width_multiplier=width, **extra)
+    config = training.TrainConfig(model=model, norm=norm, width_multiplier=width)
     return training.build_model(config, input_shape, CLASSES)
+
+
+def plain_larq_binarynet(width: float, input_shape, num_classes: int = CLASSES):
+    """BinaryNet (bn) at the zoo's channel counts as one writes it from larq's own
+    documentation (`lq.layers.QuantConv2D` / `QuantDense`, Keras BN): the reference
+    that the zoo's speed is measured against (section 4)."""
+    from larq_nobn.zoo.binarynet import binarynet_channels
+
+    import larq as lq
+    import tensorflow as tf
+
+    convs, dense = binarynet_channels(width)
+    binary = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                  kernel_constraint="weight_clip", use_bias=False)
+    bn = dict(momentum=0.9, epsilon=1e-5)
+    inputs = tf.keras.Input(input_shape)
+    x = lq.layers.QuantConv2D(convs[0], 3, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization(**bn)(x)
+    for i, filters in enumerate(convs[1:], start=1):
+        x = lq.layers.QuantConv2D(filters, 3, padding="same", pad_values=1.0, **binary)(x)
+        if i % 2 == 1:
+            x = tf.keras.layers.MaxPool2D(2)(x)
+        x = tf.keras.layers.BatchNormalization(**bn)(x)
+    x = tf.keras.layers.Flatten()(x)
+    for units in dense:
+        x = lq.layers.QuantDense(units, **binary)(x)
+        x = tf.keras.layers.BatchNormalization(**bn)(x)
+    x = lq.layers.QuantDense(num_classes, input_quantizer="ste_sign", use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization(center=False, scale=False, **bn)(x)
+    return tf.keras.Model(inputs, x, name="plain_larq_binarynet")
 
 
 def widths(plan) -> dict:
     """`{model: width}` of section 1 for the plan's models."""
-    every = {"binarynet": plan.binarynet_width, "resnet18": plan.resnet_width}
+    every = {"binarynet": plan.binarynet_width, "reactnet18": plan.resnet_width}
     return {model: every[model] for model in plan.models}
 
 

@@ -17,6 +17,13 @@ machine part of the time (load average 2.6-4):
 | 5. batch 8 vs 128, bf and bn, 30,000 images, 1 epoch | 4.4 |
 | 6. 8 trained models, 2 conversions + float TFLite, latency at 1 and 2 threads | 2.6 |
 
+Added since and not yet in a full run: section 4's `bn+xla` and `larq` candidates (2
+more interleaved candidates per model, plus XLA's compile), section 6's three more
+`split_intervals` conversions of the abn models and the verification of every
+conversion on `verify_samples` test images, and section 7 (input pipelines, 4 pipelines x
+`pipeline_rounds` passes). The next full run measures them (`section_seconds` in
+`results.json`).
+
 `--binarynet-epochs 2` shortens section 1 by about a third (its runs get their own
 cache keys, so it does not reuse the 3-epoch runs).
 """
@@ -35,7 +42,7 @@ class Plan:
     # Arguments
         name: `full`, `quick` or `tiny`.
         seeds: Seeds of the accuracy runs (section 1).
-        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `resnet18`).
+        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `reactnet18`).
         norms: Variants compared in every section.
         binarynet_width, binarynet_epochs: BinaryNet of section 1 (3, batch 128, Adam
             1e-3, no augmentation: the issue's recipe and the cache's).
@@ -47,12 +54,19 @@ class Plan:
         cost_binarynet_width, cost_resnet_width, cost_batch, cost_image, cost_rounds,
             cost_repeats: Section 4 (images `cost_image` x `cost_image` x 3).
         batch_sizes, batch_epochs, batch_train_samples: Section 5.
-        latency_runs: Timed interpreter runs per model and thread count (section 6).
+        latency_rounds, latency_repeats: Interleaved rounds of section 6's latency and
+            interpreter runs per round and candidate.
+        splits: The `split_intervals` settings that section 6 converts the abn
+            models with beside `"auto"`.
+        verify_samples: Test images of section 6's LCE-vs-Keras verification.
+        pipeline_rounds, pipeline_batches, pipeline_images: Section 7: interleaved
+            rounds (one pass each), Fashion-MNIST batches per pass (`None`: the whole
+            split) and generated Tiny ImageNet images.
     """
 
     name: str
     seeds: tuple = (0, 1, 2)
-    models: tuple = ("binarynet", "resnet18")
+    models: tuple = ("binarynet", "reactnet18")
     norms: tuple = NORMS
     binarynet_width: float = 0.25
     binarynet_epochs: int = 3
@@ -72,7 +86,13 @@ class Plan:
     batch_sizes: tuple = (8, 128)
     batch_epochs: int = 1
     batch_train_samples: int | None = 30000
-    latency_runs: int = 50
+    latency_rounds: int = 5
+    latency_repeats: int = 20
+    splits: tuple = ("bitpacked", "always", "never")
+    verify_samples: int = 1000
+    pipeline_rounds: int = 3
+    pipeline_batches: int | None = None
+    pipeline_images: int = 2000
 
     def replace(self, **changes) -> Plan:
         return dataclasses.replace(self, **changes)
@@ -97,14 +117,19 @@ QUICK = Plan(
     cost_rounds=3,
     cost_repeats=1,
     batch_train_samples=1000,
-    latency_runs=10,
+    latency_rounds=3,
+    latency_repeats=5,
+    verify_samples=200,
+    pipeline_rounds=2,
+    pipeline_batches=50,
+    pipeline_images=400,
 )
 
 TINY = QUICK.replace(
     name="tiny",
     seeds=(0,),
     models=("binarynet",),
-    norms=("bn", "none"),
+    norms=("bn", "abn", "none"),
     binarynet_width=0.0625,
     resnet_width=0.03125,
     max_train_samples=256,
@@ -119,7 +144,12 @@ TINY = QUICK.replace(
     cost_rounds=2,
     batch_sizes=(8, 32),
     batch_train_samples=128,
-    latency_runs=3,
+    latency_rounds=2,
+    latency_repeats=1,
+    splits=("bitpacked",),
+    verify_samples=32,
+    pipeline_batches=2,
+    pipeline_images=40,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

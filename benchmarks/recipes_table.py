@@ -39,7 +39,7 @@ def rows() -> list[dict]:
         for paper, model, dataset, top1, command in ROWS
     ]
     for model, flag, short in (("BinaryNet x3", "", "bnn"),
-                               ("ResNet-18", " --model resnet18", "r18")):
+                               ("ResNet-18", " --model binary_resnet18", "r18")):
         for norm in ("abn", "bn"):
             for dataset, option in ABN_DATASETS:
                 table.append({

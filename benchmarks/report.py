@@ -68,6 +68,8 @@ def header(results: dict) -> list[str]:
 def claims_section(claims: list[dict]) -> list[str]:
     rows = [[c["claim"], LABELS.get(c["model"], c["model"]) + f" x{c['width']}",
              f"**{c['verdict']}**", c["rule"]] for c in claims]
+    if not rows:
+        return ["## Claims", "", "None: sections 1, 2 and 5 judge them, and none ran.", ""]
     return ["## Claims", ""] + table(["claim", "model", "verdict", "rule"], rows)
 
 
@@ -84,7 +86,7 @@ def accuracy_section(results: dict) -> list[str]:
         "## 1. Accuracy on Fashion-MNIST",
         "",
         f"BinaryNet x{plan['binarynet_width']} ({plan['binarynet_epochs']} epochs) and "
-        f"ReActNet-18 (variant reactnet, CIFAR stem) x{plan['resnet_width']} "
+        f"ReActNet-18 (CIFAR stem) x{plan['resnet_width']} "
         f"({plan['resnet_epochs']} epochs): batch 128, Adam 1e-3, no augmentation, seeds "
         f"{', '.join(map(str, plan['seeds']))}; training subset "
         f"{plan['max_train_samples'] or 'all 60,000'}, test "
@@ -134,24 +136,27 @@ def balance_section(results: dict) -> list[str]:
 def cost_section(results: dict) -> list[str]:
     cost = results["cost"]
     setup = cost["setup"]
+    columns = ("bn", "abn", "bf+agc", "bf", "none", "bn+xla", "larq")
     rows = []
     for model in (m for m in cost if m != "setup"):
         r = cost[model]
         rows.append([
             f"{LABELS[model]} x{r['width']}",
             *(f"{1e3 * r['seconds_per_step'][c]:.1f} ({r['ratio_to_bn'][c]:.2f})"
-              for c in ("bn", "abn", "bf+agc", "bf", "none")),
+              if c in r["seconds_per_step"] else "" for c in columns),
             f"{100 * r['agc_share']:.1f} %", f"{100 * r['scaledws_share']:.1f} %",
         ])
     return [
         "## 4. Training cost",
         "",
-        f"Fastest of {setup['rounds']} interleaved rounds of {setup['steps_per_round']} "
-        f"steps, batch {setup['batch_size']}, random {setup['image']} images; ms per "
-        "step (ratio to bn). Shares are of the bf+AGC step.",
+        f"{setup['rounds']} interleaved rounds of {setup['steps_per_round']} steps, batch "
+        f"{setup['batch_size']}, random {setup['image']} images: ms per step of the "
+        "fastest round (median over rounds of the ratio to bn). bn+XLA: bn with "
+        "`jit_compile=True`; larq: the bn BinaryNet written with larq's own layers. "
+        "Shares are of the bf+AGC step.",
         "",
-        *table(["model", "bn", "abn", "bf+AGC", "bf (no AGC)", "none", "AGC share",
-                "ScaledWS share"], rows),
+        *table(["model", "bn", "abn", "bf+AGC", "bf (no AGC)", "none", "bn+XLA", "larq",
+                "AGC share", "ScaledWS share"], rows),
     ]
 
 
@@ -173,28 +178,70 @@ def batch_section(results: dict) -> list[str]:
 
 
 def inference_section(results: dict) -> list[str]:
+    section = results["inference"]
+    setup = section["setup"]
     rows = []
-    for name, entry in results["inference"].items():
-        for kind in ("plain", "export"):
-            r = entry[kind]
-            lat, flt = r["latency_ms"]["lce"], entry["float_latency_ms"]
+    for name, entry in section["models"].items():
+        flt = entry["float_latency_ms"]
+        for kind, r in entry["conversions"].items():
+            lat, check = r["latency_ms"], r["verification"]
             rows.append([
                 name, kind, r["bconv"], r["bitpacked"], r["float_ops"],
                 r["float_ops_between_bconvs"], f"{r['file_bytes']:,}",
-                f"{r['size_ratio']:.2f}", f"{lat['1']:.3f}", f"{lat['2']:.3f}",
-                f"{flt['1'] / lat['1']:.2f}x / {flt['2'] / lat['2']:.2f}x",
+                f"{r['size_ratio']:.2f}", f"{pct(check['agreement'])} / "
+                f"{check['max_abs_diff']:.2g}", f"{lat['1']:.3f}", f"{lat['2']:.3f}",
+                f"{flt['1']:.3f} / {flt['2']:.3f}",
+                f"{r['speedup']['1']:.2f}x / {r['speedup']['2']:.2f}x",
             ])
+    differ = [f"{name} {sum(v['differ'] for v in e['sign_differences'].values()):,} of "
+              f"{sum(v['elements'] for v in e['sign_differences'].values()):,}"
+              for name, e in section["models"].items() if e["sign_differences"]]
+    ratios = [[model, kind, *(f"{by[str(t)]:.3f}" for t in setup["threads"])]
+              for model, kinds in section["abn_over_bn"].items()
+              for kind, by in kinds.items()]
     return [
         "## 6. Inference (LCE, host x86)",
         "",
         "Seed-0 model of every variant of section 1, converted without (`plain`) and with "
-        "(`export`) `prepare_for_lce`. Latency: LCE interpreter, batch 1, median ms at 1 "
-        "and 2 threads; speedup = float TFLite / LCE at 1 / 2 threads. x86 runs LCE's "
-        "portable kernels, not its ARM ones.",
+        "(`export`) `prepare_for_lce` (`split_intervals=\"auto\"`; abn also with "
+        + ", ".join(f"`{name}` (`export_{name}`)" for name in setup["splits"])
+        + "). Agreement: "
+        f"top-1 of the LCE interpreter against Keras on {setup['verify_samples']} test "
+        "images, and the largest logit difference. Latency: LCE interpreter, batch 1, "
+        f"ms of the fastest of {setup['rounds']} interleaved rounds of "
+        f"{setup['runs_per_round']} runs at 1 / 2 threads; vs float = float TFLite / LCE, "
+        "median over rounds. x86 runs LCE's portable kernels, not its ARM ones.",
         "",
         *table(["model/norm", "export", "bconv", "bitpacked", "float ops",
-                "float between bconvs", "bytes", "size / ideal", "1 thr ms", "2 thr ms",
-                "vs float"], rows),
+                "float between bconvs", "bytes", "size / ideal", "agreement / max diff",
+                "1 thr ms", "2 thr ms", "float ms", "vs float"], rows),
+        "Binarized activations of the rewritten norm layers whose sign in Keras (float32) "
+        "differs from the export's exact one (inputs within rounding of a threshold), on "
+        "the same images: " + ("; ".join(differ) or "no layer rewritten") + ".",
+        "",
+        "abn / bn latency (median over rounds; each abn conversion against bn's `plain` "
+        "or `export`):",
+        "",
+        *table(["model", "abn conversion",
+                *(f"{t} thread{'s' if t > 1 else ''}" for t in setup["threads"])], ratios),
+    ]
+
+
+def pipelines_section(results: dict) -> list[str]:
+    section = results["pipelines"]
+    setup = section["setup"]
+    rows = [[name, r["images"], f"{r['images_per_s']:,.0f}"]
+            for name, r in section["pipelines"].items()]
+    return [
+        "## 7. Input pipelines",
+        "",
+        f"`larq_nobn.data.load`, batch {setup['batch_size']}, each pass consumed inside "
+        f"TensorFlow; fastest of {setup['rounds']} interleaved passes. Fashion-MNIST: "
+        f"{setup['fashion_mnist_batches'] or 'all'} batches a pass; Tiny ImageNet: "
+        f"{setup['tiny_imagenet_images']} generated 64x64 JPEGs, with the in-memory cache "
+        "(`train_cached`) and decoding every file each pass (`train_decode`).",
+        "",
+        *table(["pipeline", "images a pass", "images/s"], rows),
     ]
 
 
@@ -204,18 +251,32 @@ def recipes_section(results: dict) -> list[str]:
              f"`{r['command']}`", r["run_here"]]
             for r in results["recipes"]["rows"]]
     return [
-        "## 7. Full-scale recipes",
+        "## 8. Full-scale recipes",
         "",
         "The papers' top-1 (%) from REFERENCE.md and the command reproducing each on a "
-        "GPU machine. Run here: only sections 1-6, on Fashion-MNIST and CPU.",
+        "GPU machine. Run here: only sections 1-7, on Fashion-MNIST and CPU.",
         "",
         *table(["paper", "model", "dataset", "reported", "command", "here"], rows),
     ]
 
 
+#: `(results key, section)` in report order.
+SECTIONS = (
+    ("accuracy", accuracy_section),
+    ("gradients", gradients_section),
+    ("activation_balance", balance_section),
+    ("cost", cost_section),
+    ("batch_size", batch_section),
+    ("inference", inference_section),
+    ("pipelines", pipelines_section),
+    ("recipes", recipes_section),
+)
+
+
 def markdown(results: dict) -> str:
+    """The report of the sections in `results`."""
     lines = header(results) + claims_section(results["claims"])
-    for section in (accuracy_section, gradients_section, balance_section, cost_section,
-                    batch_section, inference_section, recipes_section):
-        lines += section(results)
+    for key, section in SECTIONS:
+        if key in results:
+            lines += section(results)
     return "\n".join(lines) + "\n"

@@ -16,7 +16,8 @@ groups of `train` and `tune`, and `argtypes` the argument types.
 missing files, an unwritable output directory: one line on stderr, no traceback; set
 `LARQ_NOBN_DEBUG=1` to see it), 1 when a conversion fails verification, 130 / 143
 after SIGINT / SIGTERM stopped a training run (a checkpoint was saved; `--resume`
-continues it).
+continues it), 1 when a worker of a multi-worker training run was lost (every worker
+restarts with `--resume`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     configure_logging()
     try:
         status = args._handler(args)
-    except training.TrainingInterrupted as interrupted:
+    except (training.TrainingInterrupted, training.WorkerLost) as interrupted:
         print(f"{PROG}: {interrupted}", file=sys.stderr, flush=True)
         return interrupted.exit_code
     except KeyboardInterrupt:

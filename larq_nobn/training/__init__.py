@@ -49,8 +49,8 @@ The package has one module per concern: `config` (`TrainConfig` and the defaults
 `larq_nobn.tuning`), `distill`, `optim` (optimizer, schedule, weight decay, strategy),
 `inputs` (`load_data`), `checkpoint`, `callbacks` (timer, graceful interrupt),
 `resume` (what a resumed run restores and where it continues), `rundir` (output
-directory, log, curves), `loop` (`train`: single runs, seeds, two steps) and
-`evaluate`.
+directory, log, curves), `cluster` (multi-worker runs: barrier, lost workers), `loop`
+(`train`: single runs, seeds, two steps) and `evaluate`.
 """
 
 from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, TrainingInterrupted
@@ -60,6 +60,7 @@ from larq_nobn.training.checkpoint import (
     read_checkpoint_state,
     save_checkpoint,
 )
+from larq_nobn.training.cluster import WorkerLost
 from larq_nobn.training.config import (
     DEFAULT_AUGMENT,
     DEFAULT_BATCH_SIZE,
@@ -140,6 +141,7 @@ __all__ = [
     "Recipe",
     "TrainConfig",
     "TrainingInterrupted",
+    "WorkerLost",
     "add_weight_decay",
     "build_model",
     "clone_with_real_weights",

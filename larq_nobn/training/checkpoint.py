@@ -94,8 +94,10 @@ class AtomicCheckpoint(tf.keras.callbacks.Callback):
         monitor: Log key for `best.keras`; `None` disables it.
         mode: `"max"` or `"min"`.
         best: The best value so far (when resuming).
-        write: `False` on non-chief workers of a multi-worker run (they still save, to
-            a temporary directory, as Keras requires).
+
+    In a multi-worker run every worker saves (saving reads distributed variables), the
+    non-chief workers into a temporary `directory` of their own (see
+    `larq_nobn.training.cluster`).
     """
 
     def __init__(

@@ -12,7 +12,14 @@ from larq_nobn.training.config import TrainConfig
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Data", "epoch_dataset", "epoch_seed", "first_samples", "load_data"]
+__all__ = [
+    "Data",
+    "epoch_dataset",
+    "epoch_seed",
+    "first_samples",
+    "load_data",
+    "shard_by_data",
+]
 
 
 class Data(NamedTuple):
@@ -61,6 +68,20 @@ def epoch_dataset(data: Data, epoch: int, skip: int = 0) -> tf.data.Dataset:
         )
     dataset = data.train if data.train_epoch is None else data.train_epoch(epoch)
     return dataset.skip(skip) if skip else dataset
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` split by element over the workers of a multi-worker run
+    (`AutoShardPolicy.DATA`; no effect without one): every worker runs the whole
+    pipeline, with the run's seed, and keeps its replicas' share of each global batch.
+    The workers thus train on exactly the batches of a single-worker run, whatever
+    files the data comes from (`FILE` sharding would give each worker other files and
+    another order)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)
 
 
 def limit_batches(dataset, count, batch_size):

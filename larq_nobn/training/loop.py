@@ -14,8 +14,14 @@ from typing import NamedTuple
 from larq_nobn import files
 from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, RunProgbar
 from larq_nobn.training.checkpoint import AtomicCheckpoint, save_checkpoint
+from larq_nobn.training.cluster import (
+    LOST_WORKER_ERRORS,
+    barrier,
+    in_cluster,
+    worker_lost,
+)
 from larq_nobn.training.config import TrainConfig
-from larq_nobn.training.inputs import Data, epoch_dataset, load_data
+from larq_nobn.training.inputs import Data, epoch_dataset, load_data, shard_by_data
 from larq_nobn.training.models import compile_model, parameter_counts
 from larq_nobn.training.optim import is_chief, make_strategy
 from larq_nobn.training.resume import (
@@ -35,6 +41,9 @@ import tensorflow as tf
 __all__ = ["summarize_seeds", "train", "train_single", "verbosity"]
 
 logger = logging.getLogger(__name__)
+
+#: The prefix of a non-chief worker's temporary directory (removed when it stops).
+WORKER_DIR_PREFIX = "larq-nobn-worker-"
 
 
 def verbosity(verbose: int | None) -> int:
@@ -142,41 +151,56 @@ def train_single(
     # Returns
         The metrics dict, as written to `metrics.json`.
     """
-    mode = prepare_run_dir(config, resume, overwrite, auto=auto_resume)
+    strategy = options.strategy or make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    mode = prepare_run_dir(config, resume, overwrite, auto=auto_resume, write=chief)
     if mode == "done":
         logger.info("Run in %s is complete; nothing to resume.", config.output)
         return read_metrics(config.output)
-    run = _start(config, options, restoring=mode == "restore")
+    # A non-chief worker writes what every worker must write (checkpoints: saving
+    # reads distributed variables) into a temporary directory of its own.
+    write_dir = config.output if chief else tempfile.mkdtemp(prefix=WORKER_DIR_PREFIX)
+    try:
+        run = _start(config, options, strategy, chief, write_dir, mode == "restore")
+        return _train_run(run, strategy, options, restored=mode == "restore")
+    except LOST_WORKER_ERRORS as error:
+        if not in_cluster(strategy):
+            raise
+        raise worker_lost(error, config.output, options.resume_hint) from None
+    finally:
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _train_run(run: _Run, strategy, options: RunOptions, restored: bool) -> dict:
+    """Trains, evaluates and saves a started run; every worker returns once the
+    chief has written the outputs."""
     log_path = os.path.join(run.write_dir, "log.csv")
-    if mode == "restore":
+    if restored:
         trim_log(log_path, run.position.epoch)
         logger.info(
             "Resuming %s from epoch %d/%d, batch %d (optimizer step %d).",
-            config.output,
+            run.config.output,
             run.position.epoch + 1,
-            config.epochs,
+            run.config.epochs,
             run.position.batch + 1,
             run.position.optimizer_iterations,
         )
     history = _fit(run, log_path, options)
     metrics = _metrics(run, _test_results(run, history), log_path)
     _finish(run, metrics, log_path)
+    barrier(strategy)
     return metrics
 
 
-def _start(config: TrainConfig, options: RunOptions, restoring: bool) -> _Run:
-    """Writes config.json, loads the data, builds and compiles the model and restores
-    the checkpoint when resuming."""
+def _start(config, options, strategy, chief, write_dir, restoring) -> _Run:
+    """Writes config.json (chief only), loads the data, builds and compiles the model
+    and restores the checkpoint when resuming."""
     position, state = Position(), None
     if restoring:
         position, state = read_position(config)
-    strategy = options.strategy or make_strategy(config.strategy)
-    chief = is_chief(strategy)
-    write_dir = config.output
     if chief:
         files.write_json(os.path.join(config.output, "config.json"), config.to_dict())
-    else:
-        write_dir = tempfile.mkdtemp(prefix="larq-nobn-worker-")
     tf.keras.utils.set_random_seed(config.seed)
     data = options.data if options.data is not None else load_data(config)
     with strategy.scope():
@@ -240,8 +264,8 @@ def _fit(run: _Run, log_path: str, options: RunOptions) -> dict:
             skip = run.position.batch if epoch == run.position.epoch else 0
             checkpoint.batch_offset = skip
             logs = run.model.fit(
-                epoch_dataset(run.data, epoch, skip),
-                validation_data=_validation_data(run.data),
+                shard_by_data(epoch_dataset(run.data, epoch, skip)),
+                validation_data=shard_by_data(_validation_data(run.data)),
                 epochs=epoch + 1,
                 initial_epoch=epoch,
                 callbacks=callbacks,
@@ -259,7 +283,7 @@ def _test_results(run: _Run, history: dict) -> dict:
             "accuracy": history["val_accuracy"][-1],
             "loss": history["val_loss"][-1],
         }
-    return run.model.evaluate(run.data.test, verbose=0, return_dict=True)
+    return run.model.evaluate(shard_by_data(run.data.test), verbose=0, return_dict=True)
 
 
 def _metrics(run: _Run, test: dict, log_path: str) -> dict:
@@ -290,7 +314,6 @@ def _metrics(run: _Run, test: dict, log_path: str) -> dict:
 def _finish(run: _Run, metrics: dict, log_path: str):
     """Writes model.keras, curves.png and metrics.json (chief only)."""
     if not run.chief:
-        shutil.rmtree(run.write_dir, ignore_errors=True)
         return
     output = run.config.output
     final = os.path.join(output, "model.keras")
@@ -313,24 +336,29 @@ def _finish(run: _Run, metrics: dict, log_path: str):
 # --------------------------------------------------------------------------------------
 # Runs made of runs: two steps, seeds
 # --------------------------------------------------------------------------------------
-def _prepare_parent_run(config, resume, overwrite, resume_hint):
+def _prepare_parent_run(config, resume, overwrite, options: RunOptions):
     """Prepares the output directory of a run made of sub-runs (two steps, seeds) and
-    writes its config.json; returns the command that resumes it."""
+    writes its config.json (the chief only); returns the options of the sub-runs
+    (the command that resumes the run, the strategy) and whether this process is the
+    chief."""
     output = config.output
+    strategy = options.strategy or make_strategy(config.strategy)
+    chief = is_chief(strategy)
     if resume:
         if stored_config(output) is None:
             raise FileNotFoundError(f"Nothing to resume in {output!r}: no config.json.")
-        prepare_output(output, resume=True)
+        prepare_output(output, resume=True, write=chief)
     else:
-        prepare_output(output, overwrite=overwrite)
-    files.write_json(os.path.join(output, "config.json"), config.to_dict())
-    return resume_hint or f"larq-nobn train --output {output} --resume"
+        prepare_output(output, overwrite=overwrite, write=chief)
+    if chief:
+        files.write_json(os.path.join(output, "config.json"), config.to_dict())
+    hint = options.resume_hint or f"larq-nobn train --output {output} --resume"
+    return options._replace(resume_hint=hint, strategy=strategy), chief
 
 
 def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
     output = config.output
-    hint = _prepare_parent_run(config, resume, overwrite, options.resume_hint)
-    options = options._replace(resume_hint=hint)
+    options, chief = _prepare_parent_run(config, resume, overwrite, options)
     step1 = config.replace(
         two_step=False, weights="real", output=os.path.join(output, "step1")
     )
@@ -350,11 +378,12 @@ def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
     for name, result in zip(("step1", "step2"), results):
         metrics[name] = {k: result[k] for k in ("test_accuracy", "test_loss", "epochs")}
     metrics["config"] = config.to_dict()
-    files.copy_atomic(
-        os.path.join(output, "step2", "model.keras"),
-        os.path.join(output, "model.keras"),
-    )
-    files.write_json(os.path.join(output, "metrics.json"), metrics)
+    if chief:
+        files.copy_atomic(
+            os.path.join(output, "step2", "model.keras"),
+            os.path.join(output, "model.keras"),
+        )
+        files.write_json(os.path.join(output, "metrics.json"), metrics)
     return metrics
 
 
@@ -385,8 +414,7 @@ def summarize_seeds(metrics_by_seed: dict) -> dict:
 
 def _train_seeds(config, resume, overwrite, options: RunOptions) -> dict:
     output = config.output
-    hint = _prepare_parent_run(config, resume, overwrite, options.resume_hint)
-    options = options._replace(resume_hint=hint)
+    options, chief = _prepare_parent_run(config, resume, overwrite, options)
     results = {}
     for seed in config.seeds:
         run = config.replace(
@@ -402,7 +430,8 @@ def _train_seeds(config, resume, overwrite, options: RunOptions) -> dict:
             results[seed] = train_single(run, options, auto_resume=resume)
     summary = summarize_seeds(results)
     summary["config"] = config.to_dict()
-    files.write_json(os.path.join(output, "summary.json"), summary)
+    if chief:
+        files.write_json(os.path.join(output, "summary.json"), summary)
     accuracy = summary["test_accuracy"]
     logger.info(
         "Test accuracy over %d seed(s): %.2f +- %.2f %%",

@@ -122,7 +122,9 @@ def check_resumable(stored: TrainConfig, config: TrainConfig):
         )
 
 
-def prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool, auto=False):
+def prepare_run_dir(
+    config: TrainConfig, resume: bool, overwrite: bool, auto=False, write=True
+):
     """Prepares `config.output` for a single run and says how the run starts.
 
     # Arguments
@@ -131,6 +133,9 @@ def prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool, auto=Fal
         overwrite: Delete a previous run there.
         auto: Resume if there is something to resume, else start (sub-runs of a
             resumed two-step or multi-seed run).
+        write: `False` on the non-chief workers of a multi-worker run: they only
+            read `config.output` (the chief's checkpoint, on a file system that
+            every worker sees) and never create, clear or write anything there.
 
     # Returns
         `"restore"` (from `checkpoints/last.keras`), `"done"` (a finished run) or
@@ -141,7 +146,7 @@ def prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool, auto=Fal
     """
     output = config.output
     if not (resume or auto):
-        prepare_output(output, overwrite=overwrite)
+        prepare_output(output, overwrite=overwrite, write=write)
         return "fresh"
     checkpoint = checkpoint_path(output)
     if os.path.exists(os.path.join(output, "metrics.json")) and os.path.exists(
@@ -151,15 +156,16 @@ def prepare_run_dir(config: TrainConfig, resume: bool, overwrite: bool, auto=Fal
         if done >= config.epochs or not os.path.exists(checkpoint):
             return "done"
     if os.path.exists(checkpoint):
-        prepare_output(output, resume=True)
+        prepare_output(output, resume=True, write=write)
         return "restore"
     if resume and not auto and stored_config(output) is None:
         raise FileNotFoundError(
             f"Nothing to resume in {output!r}: no checkpoints/last.keras and no "
             "config.json of a larq-nobn run."
         )
-    prepare_output(output, resume=True)
-    clear_run(output)
+    prepare_output(output, resume=True, write=write)
+    if write:
+        clear_run(output)
     return "fresh"
 
 

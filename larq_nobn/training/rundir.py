@@ -59,7 +59,7 @@ def clear_run(output):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def prepare_output(output: str, resume=False, overwrite=False):
+def prepare_output(output: str, resume=False, overwrite=False, write=True):
     """Creates the output directory, checks that it is writable and (unless resuming)
     removes the files of an earlier run from it.
 
@@ -68,6 +68,8 @@ def prepare_output(output: str, resume=False, overwrite=False):
         resume: Keep what is there.
         overwrite: Delete an earlier run's checkpoints and results; without it, such a
             run raises ValueError.
+        write: `False` for a process that never writes there (a non-chief worker of a
+            multi-worker run): only the check for an earlier run is made, read-only.
 
     # Raises
         PermissionError: Not writable.
@@ -78,6 +80,10 @@ def prepare_output(output: str, resume=False, overwrite=False):
         raise NotADirectoryError(
             f"Output path {output!r} exists and is not a directory."
         )
+    if not write:
+        if not (resume or overwrite):
+            _check_no_run(output)
+        return
     try:
         os.makedirs(output, exist_ok=True)
         with tempfile.TemporaryFile(dir=output):
@@ -90,14 +96,19 @@ def prepare_output(output: str, resume=False, overwrite=False):
         ) from None
     if resume:
         return
+    if not overwrite:
+        _check_no_run(output)
+    clear_run(output)
+
+
+def _check_no_run(output):
     existing = existing_run(output)
-    if existing and not overwrite:
+    if existing:
         raise ValueError(
             f"Output directory {output!r} already holds a run ({', '.join(existing)}); "
             "pass --resume to continue it, --overwrite to start it again, or choose "
             "another --output."
         )
-    clear_run(output)
 
 
 

@@ -1,0 +1,221 @@
+"""Compare a zoo model with the golden fixtures of the authors' PyTorch code (issue 16).
+
+Fixtures are made by `tests/reference/make_fixtures.py` (see its docstring for the
+keys). Everything here is numpy and TensorFlow: no torch.
+"""
+
+import json
+from pathlib import Path
+
+import larq_nobn.zoo as zoo
+from larq_nobn.zoo.reference_weights import (
+    load_reference_weights,
+    reference_parameters,
+    to_reference_layout,
+)
+
+import numpy as np
+import tensorflow as tf
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QUANTITIES = ("eval", "train", "grad", "stats", "update")
+
+
+def _binarynet(norm):
+    def build():
+        return zoo.BinaryNet(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10,
+            width_multiplier=1 / 16, pad_values=0.0,
+        )
+
+    return build, "binarynet"
+
+
+def _abn_paper(norm):
+    def build():
+        return zoo.BinaryResNet18(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, width_multiplier=0.1,
+            pad_values=0.0,
+        )
+
+    return build, "resnet18_abn_paper"
+
+
+def _reactnet18(norm, stem):
+    def build():
+        return zoo.ReActNet18(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, stem=stem,
+            width_multiplier=1 / 16, pad_values=0.0,
+        )
+
+    return build, "reactnet18"
+
+
+def _reactnet_a(norm):
+    def build():
+        return zoo.ReActNetA(
+            norm=norm, input_shape=(32, 32, 3), num_classes=10, width_multiplier=1 / 16,
+            pad_values=0.0,
+        )
+
+    return build, "reactnet_a"
+
+
+#: Fixture name -> (zoo model builder, reference architecture of the loader).
+ZOO_MODELS = {
+    "binarynet_bn": _binarynet("bn"),
+    "binarynet_abn": _binarynet("abn"),
+    "resnet18_abn_paper_bn": _abn_paper("bn"),
+    "resnet18_abn_paper_abn": _abn_paper("abn"),
+    **{
+        f"reactnet18_{norm}_{stem}": _reactnet18(norm, stem)
+        for norm in ("bn", "bf", "none")
+        for stem in ("cifar", "imagenet")
+    },
+    **{f"reactnet_a_{norm}": _reactnet_a(norm) for norm in ("bn", "bf", "none")},
+}
+
+
+def load_fixture(name):
+    with np.load(FIXTURES / f"{name}.npz", allow_pickle=False) as data:
+        store = {k: data[k] for k in data.files}
+    store["meta"] = json.loads(str(store["meta"]))
+    return store
+
+
+def stored_names(store, prefix):
+    """Names under `prefix/` (whole tensors, or sampled `::norm/index/values`)."""
+    names = set()
+    for key in store:
+        if key.startswith(prefix + "/"):
+            names.add(key[len(prefix) + 1:].split("::")[0])
+    return sorted(names)
+
+
+def relative_error(store, key, value, baseline=None):
+    """max |value - reference| / max |reference| over what the fixture stores of `key`
+    (the whole tensor, or its norm and sampled entries). With a `baseline` (the value
+    before a step), of the changes: max |(value - baseline) - (reference - baseline)|
+    / max |reference - baseline|."""
+    value = np.asarray(value, np.float64).reshape(-1)
+    if baseline is not None:
+        baseline = np.asarray(baseline, np.float64).reshape(-1)
+        ref = np.asarray(store[key], np.float64).reshape(-1) - baseline
+        scale = max(np.abs(ref).max(), 1e-12)
+        return float(np.abs(value - baseline - ref).max() / scale)
+    if key in store:
+        ref = np.asarray(store[key], np.float64).reshape(-1)
+        scale = max(np.abs(ref).max(), 1e-12)
+        return float(np.abs(value - ref).max() / scale)
+    norm = float(store[f"{key}::norm"])
+    ref = np.asarray(store[f"{key}::values"], np.float64)
+    got = value[store[f"{key}::index"]]
+    scale = max(np.abs(ref).max(), 1e-12)
+    return max(
+        float(np.abs(got - ref).max() / scale),
+        abs(float(np.linalg.norm(value)) - norm) / max(norm, 1e-12),
+    )
+
+
+def _log_softmax(logits):
+    return tf.nn.log_softmax(logits, axis=-1).numpy()
+
+
+class ZooRun:
+    """The zoo model of a fixture, loaded with its weights, run on its batch."""
+
+    def __init__(self, name):
+        self.name = name
+        self.store = load_fixture(name)
+        build, self.architecture = ZOO_MODELS[name]
+        self.model = build()
+        self.params, _ = reference_parameters(self.model, architecture=self.architecture)
+        weights = {k[len("weight/"):]: v for k, v in self.store.items()
+                   if k.startswith("weight/")}
+        load_reference_weights(self.model, weights, architecture=self.architecture)
+        self.weights = {k: v.astype(np.float32) for k, v in weights.items()}
+        self.x = np.transpose(self.store["input"].astype(np.float32), (0, 2, 3, 1))
+        self.labels = self.store["labels"]
+
+    def _output(self, logits):
+        logits = np.asarray(logits)
+        return _log_softmax(logits) if self.store["meta"]["output"] == "log_softmax" \
+            else logits
+
+    def eval_output(self):
+        return self._output(self.model(self.x, training=False))
+
+    def train_step(self):
+        """Train-mode output, gradients (by variable) and the loss of one forward."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.model(self.x, training=True)
+            loss = tf.reduce_mean(
+                tf.keras.losses.sparse_categorical_crossentropy(
+                    self.labels, logits, from_logits=True
+                )
+            )
+        grads = tape.gradient(loss, variables)
+        by_variable = {v.ref(): g for v, g in zip(variables, grads)}
+        return self._output(logits), by_variable, float(loss)
+
+    def variable(self, param):
+        return param.variable(self.model)
+
+    def stats(self):
+        """Moving statistics in the reference's layout, folded biases added back."""
+        out = {}
+        for p in self.params:
+            if p.weight not in ("moving_mean", "moving_variance"):
+                continue
+            value = to_reference_layout(p, self.variable(p).numpy())
+            if p.fold is not None:
+                value = value + self.weights[p.fold].reshape(-1)
+            out[p.name] = value
+        return out
+
+
+def compare(name, optimizer=None):
+    """Relative errors of (a)-(e) of the zoo model against fixture `name`.
+
+    # Returns
+        A dict quantity -> {reference name: relative error} (`eval` and `train` under
+        the key `"output"`); `update` only with an `optimizer` (a function of the run
+        and the gradients that applies one step).
+    """
+    run = ZooRun(name)
+    store = run.store
+    result = {q: {} for q in QUANTITIES}
+    result["eval"]["output"] = relative_error(store, "eval_output", run.eval_output())
+    output, grads, loss = run.train_step()
+    result["train"]["output"] = relative_error(store, "train_output", output)
+    result["train"]["loss"] = abs(loss - float(store["loss"])) / float(store["loss"])
+    by_name = {p.name: p for p in run.params}
+    for ref_name in stored_names(store, "grad"):
+        p = by_name.get(ref_name)
+        if p is None:
+            continue  # folded bias or an unused parameter: no zoo variable
+        grad = grads[run.variable(p).ref()]
+        result["grad"][ref_name] = relative_error(
+            store, f"grad/{ref_name}", to_reference_layout(p, np.asarray(grad))
+        )
+    stats = run.stats()
+    for ref_name in stored_names(store, "stats"):
+        if ref_name not in stats:
+            continue  # a normalization the reference builds but skips
+        # Relative to the step's change of the statistic (momentum hides most of it).
+        result["stats"][ref_name] = relative_error(
+            store, f"stats/{ref_name}", stats[ref_name], run.weights[ref_name]
+        )
+    if optimizer is not None:
+        before = {p.name: run.variable(p).numpy().copy() for p in run.params}
+        optimizer(run, grads)
+        for ref_name in stored_names(store, "update"):
+            p = by_name.get(ref_name)
+            if p is None:
+                continue
+            delta = run.variable(p).numpy() - before[ref_name]
+            result["update"][ref_name] = relative_error(
+                store, f"update/{ref_name}", to_reference_layout(p, delta)
+            )
+    return result

@@ -1,0 +1,415 @@
+"""Regenerate the golden fixtures of the reference-equivalence tests (issue 16).
+
+Runs the authors' own PyTorch models (gushan/ABN and VITA-Group/BNN_NoBN, from local
+checkouts; their code is imported from the given paths, never copied here) on seeded
+weights and a seeded batch, and saves per variant an `.npz` of numbers only:
+
+- `weight/<name>`: every entry of the reference's `state_dict` (buffers included) under
+  the reference's name, float16 values (the reference runs on exactly these values cast
+  to float32, so nothing is lost). gushan/ABN's `BatchNorm` keeps its moving statistics
+  as plain attributes, outside the `state_dict`; they are saved as
+  `weight/<module>.moving_mean` and `weight/<module>.moving_var`.
+- `input` (NCHW, float16 values) and `labels`.
+- (a) `eval_output`, (b) `train_output`: the model's output in eval and train mode
+  (log-probabilities for the gushan/ABN models, which end in `LogSoftmax`; logits for
+  BNN_NoBN's), and `loss`, the mean cross-entropy of the train-mode output.
+- (c) `grad/<name>`: the gradient of the loss w.r.t. every parameter that gets one.
+- (d) `stats/<name>`: the normalization statistics after the training step's forward.
+- (e) `update/<name>`: parameter after one optimizer step minus parameter before, with
+  the recipe's optimizer (gushan/ABN: `torch.optim.Adam(lr=1e-3)`; BNN_NoBN: its
+  `train.py` with `--learning_rate 5e-4 --agc --clip_value 0.02 --weight_decay 1e-5`:
+  AGC on every parameter whose name lacks "fc", then Adam with the weight decay on the
+  parameters of rank 4 or named "conv").
+- `meta`: a JSON string (variant, reference commit, sizes, recipe, seeds).
+
+Tensors of more than `FULL_LIMIT` entries in (c)-(e) are stored as `<key>::norm` (the
+L2 norm), `<key>::index` (flat indices in the reference's layout) and `<key>::values`.
+
+The models are built small by dividing every channel count by `divider` at run time
+(constructor arguments of the reference's layer classes; the RGB input and the class
+count are left alone), as the zoo's `width_multiplier = 1 / divider` does.
+
+    /work/torchenv/bin/python tests/reference/make_fixtures.py \
+        --abn /path/to/gushan-ABN --nobn /path/to/BNN_NoBN \
+        --out tests/reference/fixtures
+"""
+
+import argparse
+import contextlib
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BATCH = 8
+SIZE = 32
+NUM_CLASSES = 10
+FULL_LIMIT = 1024
+SAMPLES = 64
+SEED = 16
+#: Smallest |value| the reference may binarize in a fixture (float rounding in another
+#: framework moves values by about 1e-6 of their scale; nearer 0 a sign could flip).
+MARGIN = 2e-6
+#: The same for the standardized weights of BNN_NoBN's `"bf"` models (values of order 1).
+WEIGHT_MARGIN = 1e-6
+ATTEMPTS = 400
+
+# name: (repository, module file, factory, factory kwargs, divider, recipe)
+VARIANTS = {
+    "binarynet_bn": ("abn", "vgg_cifar10_binary", "vgg_cifar10_binary", {}, 16, "abn"),
+    "binarynet_abn": (
+        "abn", "vgg_abn_cifar10_binary", "vgg_abn_cifar10_binary", {}, 16, "abn",
+    ),
+    "resnet18_abn_paper_bn": (
+        "abn", "resnet_binary", "resnet_binary", {"depth": 18, "dataset": "cifar10"},
+        10, "abn",
+    ),
+    "resnet18_abn_paper_abn": (
+        "abn", "resnet_abn_binary", "resnet_abn_binary",
+        {"depth": 18, "dataset": "cifar10"}, 10, "abn",
+    ),
+    **{
+        f"reactnet18_{norm}_{stem}": (
+            "nobn", f"Qaw_reactnet_18_{norm}", "birealnet18",
+            {"imagenet": stem == "imagenet"}, 16, "nobn",
+        )
+        for norm in ("bn", "bf", "none")
+        for stem in ("cifar", "imagenet")
+    },
+    **{
+        f"reactnet_a_{norm}": ("nobn", f"Qaw_reactnet_A_{norm}", "reactnet", {}, 16, "nobn")
+        for norm in ("bn", "bf", "none")
+    },
+}
+
+ABN_LR = 1e-3
+NOBN_LR = 5e-4
+NOBN_AGC = 0.02
+NOBN_WEIGHT_DECAY = 1e-5
+
+
+def _stub_torchvision():
+    """The reference models import `torchvision.transforms` only for data recipes."""
+    if "torchvision" in sys.modules:
+        return
+    tv = types.ModuleType("torchvision")
+    tv.transforms = types.ModuleType("torchvision.transforms")
+    sys.modules["torchvision"] = tv
+    sys.modules["torchvision.transforms"] = tv.transforms
+
+
+def _load_module(name, path, package=None):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if package:
+        module.__package__ = package
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _abn_module(root, name):
+    """A module of gushan/ABN's `models` package, without its `__init__` (alexnet)."""
+    _stub_torchvision()
+    if "abnref" not in sys.modules:
+        package = types.ModuleType("abnref")
+        package.__path__ = [str(Path(root) / "models")]
+        sys.modules["abnref"] = package
+    return _load_module(f"abnref.{name}", Path(root) / "models" / f"{name}.py", "abnref")
+
+
+def _nobn_module(root, name):
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return _load_module(f"nobnref_{name}", Path(root) / "models" / f"{name}.py")
+
+
+def _scaled_class(cls, divider, positions):
+    """Subclass of `cls` whose channel arguments at `positions` are divided."""
+
+    def scale(c):
+        if not isinstance(c, int) or c in (3, NUM_CLASSES):
+            return c
+        if c % divider:
+            raise ValueError(f"{cls.__name__}: {c} channels not divisible by {divider}")
+        return c // divider
+
+    def __init__(self, *args, **kwargs):
+        args = [scale(a) if i in positions else a for i, a in enumerate(args)]
+        super(sub, self).__init__(*args, **kwargs)
+
+    sub = type(cls.__name__, (cls,), {"__init__": __init__})
+    return sub
+
+
+_CHANNEL_ARGS = {
+    "Conv2d": (0, 1), "BinarizeConv2d": (0, 1), "ScaledStdConv2d": (0, 1),
+    "HardBinaryScaledStdConv2d": (0, 1), "HardBinaryConv": (0, 1),
+    "Linear": (0, 1), "BinarizeLinear": (0, 1),
+    "BatchNorm2d": (0,), "BatchNorm1d": (0,), "BatchNorm": (0,), "PReLU": (0,),
+    "LearnableBias": (0,),
+}
+
+
+def _patch_widths(module, divider):
+    """Divide the channel counts of every layer `module` constructs by `divider`."""
+    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if k[0] != "_"})
+    for name, positions in _CHANNEL_ARGS.items():
+        if hasattr(nn, name):
+            setattr(proxy, name, _scaled_class(getattr(nn, name), divider, positions))
+        if name in vars(module) and isinstance(vars(module)[name], type):
+            setattr(module, name, _scaled_class(vars(module)[name], divider, positions))
+    module.nn = proxy
+
+
+def build(name, abn_root, nobn_root):
+    repo, file, factory, kwargs, divider, _ = VARIANTS[name]
+    if repo == "abn":
+        module = _abn_module(abn_root, file)
+    else:
+        module = _nobn_module(nobn_root, file)
+    _patch_widths(module, divider)
+    if file.startswith("vgg"):
+        # The VGG widens its first five convs by `infl_ratio` (3) and flattens with
+        # `view(-1, 512 * (input_size // 8) ** 2)`: at width 1 / divider the ratio is
+        # 1 and the view's `input_size` is chosen so that 512 * k**2 is the map's size.
+        cls = [v for v in vars(module).values() if isinstance(v, type)
+               and issubclass(v, nn.Module) and v.__name__.startswith("VGG")][0]
+        cls.infl_ratio = property(lambda self: 1, lambda self, value: None)
+        model = getattr(module, factory)(num_classes=NUM_CLASSES, input_size=SIZE)
+        flat = (512 // divider) * (SIZE // 8) ** 2
+        model.input_size = 8 * int(round((flat / 512) ** 0.5))
+        assert 512 * (model.input_size // 8) ** 2 == flat
+    else:
+        model = getattr(module, factory)(num_classes=NUM_CLASSES, **kwargs)
+    return model
+
+
+def _abn_norms(model):
+    """gushan/ABN `BatchNorm` modules (moving statistics outside the state_dict)."""
+    return {
+        n: m for n, m in model.named_modules()
+        if hasattr(m, "moving_mean") and hasattr(m, "moving_var")
+    }
+
+
+def seed_weights(model, rng):
+    """Seeded weights of every state_dict entry, rounded to float16."""
+    values = {}
+    state = model.state_dict()
+    for key, t in state.items():
+        shape = tuple(t.shape)
+        if key.endswith("num_batches_tracked"):
+            values[key] = t.numpy().copy()
+            continue
+        if key.endswith("running_var"):
+            v = rng.uniform(0.5, 1.5, shape)
+        elif key.endswith("running_mean"):
+            v = rng.normal(0, 0.2, shape)
+        elif "prelu" in key:
+            v = rng.uniform(0.1, 0.4, shape)
+        elif key.endswith("gain") or (key.endswith(("weight", "gamma")) and t.ndim == 1):
+            v = rng.uniform(0.5, 1.5, shape)
+        elif key.endswith("weight") and t.ndim >= 2:
+            fan_in = int(np.prod(shape[1:]))
+            v = rng.normal(0, fan_in**-0.5, shape)
+        else:  # biases, LearnableBias (1, C, 1, 1)
+            v = rng.normal(0, 0.1, shape)
+        values[key] = v.astype(np.float16)
+    model.load_state_dict(
+        {k: torch.from_numpy(v.astype(np.float32) if v.dtype == np.float16 else v)
+         for k, v in values.items()}
+    )
+    for n, m in _abn_norms(model).items():
+        c = m.num_features
+        mean = rng.normal(0, 0.2, c).astype(np.float16)
+        var = rng.uniform(0.5, 1.5, c).astype(np.float16)
+        m.moving_mean = torch.from_numpy(mean.astype(np.float32))
+        m.moving_var = torch.from_numpy(var.astype(np.float32))
+        values[f"{n}.moving_mean"], values[f"{n}.moving_var"] = mean, var
+    return values
+
+
+def _stats(model):
+    out = {}
+    for key, t in model.state_dict().items():
+        if key.endswith(("running_mean", "running_var")):
+            out[key] = t.detach().numpy().copy()
+    for n, m in _abn_norms(model).items():
+        out[f"{n}.moving_mean"] = m.moving_mean.detach().reshape(-1).numpy().copy()
+        out[f"{n}.moving_var"] = m.moving_var.detach().reshape(-1).numpy().copy()
+    return out
+
+
+def _put(store, key, value, rng):
+    value = np.array(value, np.float32)  # a copy: AGC later clips gradients in place
+    if value.size <= FULL_LIMIT:
+        store[key] = value
+        return
+    index = np.sort(rng.choice(value.size, SAMPLES, replace=False)).astype(np.int32)
+    store[f"{key}::norm"] = np.float64(np.linalg.norm(value.astype(np.float64)))
+    store[f"{key}::index"] = index
+    store[f"{key}::values"] = value.reshape(-1)[index]
+
+
+def _optimizer(model, recipe):
+    if recipe == "abn":
+        return torch.optim.Adam(model.parameters(), lr=ABN_LR), None
+    # BNN_NoBN train.py: the decayed group is every rank-4 parameter or "conv" name.
+    decayed = [p for n, p in model.named_parameters() if p.ndimension() == 4 or "conv" in n]
+    ids = {id(p) for p in decayed}
+    others = [p for p in model.parameters() if id(p) not in ids]
+    optimizer = torch.optim.Adam(
+        [{"params": others}, {"params": decayed, "weight_decay": NOBN_WEIGHT_DECAY}],
+        lr=NOBN_LR,
+    )
+    clipped = [p for n, p in model.named_parameters() if "fc" not in n]
+    return optimizer, clipped
+
+
+def _weight_margin(module):
+    """How far from a tie the signs of a reference layer's binary weights are: the
+    latent weights' own signs are the same in any framework (0 only for a 0), the
+    signs of BNN_NoBN's standardized weights come from a computation."""
+    w = module.weight.detach()
+    if type(module).__name__ != "HardBinaryScaledStdConv2d":
+        return float("inf") if bool((w != 0).all()) else 0.0
+    std, mean = torch.std_mean(w, dim=[1, 2, 3], keepdim=True, unbiased=False)
+    return float(((w - mean) / (std + module.eps)).abs().min()) * MARGIN / WEIGHT_MARGIN
+
+
+def sign_margin(model, x):
+    """The smallest |value| the reference binarizes (activations in an eval and a
+    train forward of a copy of `model`, and weights): how far the fixture is from a
+    tie, where float rounding could flip a sign."""
+    probe = copy.deepcopy(model)
+    margins = []
+
+    def hook(module, inputs):
+        if inputs[0].size(1) not in (3, 784):  # gushan/ABN keeps these real-valued
+            margins.append(float(inputs[0].detach().abs().min()))
+
+    for module in probe.modules():
+        kind = type(module).__name__
+        if kind in ("BinaryActivation", "BinarizeConv2d", "BinarizeLinear"):
+            module.register_forward_pre_hook(hook)
+        if kind in ("BinarizeConv2d", "BinarizeLinear", "HardBinaryConv",
+                    "HardBinaryScaledStdConv2d"):
+            margins.append(_weight_margin(module))
+    with torch.no_grad():
+        probe.eval()
+        probe(x)
+        probe.train()
+        probe(x)
+    return min(margins)
+
+
+def seeded_case(name, abn_root, nobn_root):
+    """The model with seeded weights, the batch and the labels, for the first seed
+    (from `SEED`) whose binarized values all stay `MARGIN` away from 0."""
+    for attempt in range(ATTEMPTS):
+        seed = SEED + attempt
+        torch.manual_seed(seed)
+        rng = np.random.RandomState(seed)
+        model = build(name, abn_root, nobn_root)
+        weights = seed_weights(model, rng)
+        x = rng.normal(0, 1, (BATCH, 3, SIZE, SIZE)).astype(np.float16)
+        labels = rng.randint(0, NUM_CLASSES, BATCH).astype(np.int64)
+        margin = sign_margin(model, torch.from_numpy(x.astype(np.float32)))
+        if margin >= MARGIN:
+            return model, weights, x, labels, seed, margin
+    raise RuntimeError(f"{name}: no seed in {ATTEMPTS} keeps a sign margin of {MARGIN}")
+
+
+def run_variant(name, abn_root, nobn_root, agc_module, commits):
+    repo, file, factory, kwargs, divider, recipe = VARIANTS[name]
+    model, weights, x, labels, seed, margin = seeded_case(name, abn_root, nobn_root)
+    xt = torch.from_numpy(x.astype(np.float32))
+    yt = torch.from_numpy(labels)
+
+    store = {f"weight/{k}": v for k, v in weights.items()}
+    store["input"], store["labels"] = x, labels
+    model.eval()
+    with torch.no_grad():
+        store["eval_output"] = model(xt).numpy().copy()
+    model.train()
+    out = model(xt)
+    loss = F.cross_entropy(out, yt)
+    store["train_output"] = out.detach().numpy().copy()
+    store["loss"] = np.float32(loss.item())
+    optimizer, clipped = _optimizer(model, recipe)
+    optimizer.zero_grad()
+    loss.backward()
+    sample_rng = np.random.RandomState(seed + 1)
+    before = {}
+    for key, p in model.named_parameters():
+        before[key] = p.detach().numpy().copy()
+        if p.grad is not None:
+            _put(store, f"grad/{key}", p.grad.numpy(), sample_rng)
+    for key, v in _stats(model).items():
+        _put(store, f"stats/{key}", v, sample_rng)
+    if clipped is not None:
+        agc_module.adaptive_clip_grad(clipped, clip_factor=NOBN_AGC)
+    optimizer.step()
+    for key, p in model.named_parameters():
+        if p.grad is not None:
+            _put(store, f"update/{key}", p.detach().numpy() - before[key], sample_rng)
+    meta = dict(
+        variant=name, repository={"abn": "gushan/ABN", "nobn": "VITA-Group/BNN_NoBN"}[repo],
+        commit=commits[repo], module=f"models/{file}.py", factory=factory,
+        factory_kwargs=kwargs, width_divider=divider, batch=BATCH, size=SIZE,
+        num_classes=NUM_CLASSES, seed=seed, sign_margin=margin, torch=torch.__version__,
+        output="log_softmax" if repo == "abn" else "logits", loss="cross_entropy_mean",
+        optimizer=(
+            {"name": "Adam", "lr": ABN_LR} if recipe == "abn" else
+            {"name": "Adam", "lr": NOBN_LR, "agc_clip_factor": NOBN_AGC, "agc_eps": 1e-3,
+             "agc_exclude": "fc", "weight_decay": NOBN_WEIGHT_DECAY,
+             "weight_decay_on": "rank 4 or 'conv' in name"}
+        ),
+    )
+    store["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    return store
+
+
+def _commit(root):
+    with contextlib.suppress(Exception):
+        return subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+            text=True, check=True,
+        ).stdout.strip()
+    return "unknown"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--abn", required=True, type=Path, help="gushan/ABN checkout")
+    parser.add_argument("--nobn", required=True, type=Path, help="BNN_NoBN checkout")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--commit-abn", default=None)
+    parser.add_argument("--commit-nobn", default=None)
+    parser.add_argument("variants", nargs="*", default=list(VARIANTS))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    commits = {
+        "abn": args.commit_abn or _commit(args.abn),
+        "nobn": args.commit_nobn or _commit(args.nobn),
+    }
+    agc = _load_module("nobnref_agc", args.nobn / "agc.py")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.variants:
+        store = run_variant(name, args.abn, args.nobn, agc, commits)
+        path = args.out / f"{name}.npz"
+        np.savez_compressed(path, **store)
+        print(f"{path}: {path.stat().st_size / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The zoo against golden fixtures of the authors' PyTorch code (issue 16), without torch.
+
+The fixtures (tests/reference/fixtures, made by tests/reference/make_fixtures.py from
+gushan/ABN and VITA-Group/BNN_NoBN) hold seeded weights under the reference's names, a
+batch, and the reference's (a) eval output, (b) train output, (c) gradients, (d)
+normalization statistics after one training forward and (e) update of one optimizer
+step. Each zoo model is loaded with `load_reference_weights` and must agree within 1e-4
+relative (of each tensor's largest entry).
+
+Checked here is what agrees today: BinaryNet bn and abn in (a)-(d); the ABN paper's
+ResNet and ReActNet-18 (CIFAR stem) up to their first stride-2 3x3 convolution, and
+their stride-2 shortcuts (a 1x1 stride-2 convolution, or a 2x2 average pool and a 1x1
+convolution), which sample rows and columns 0, 2, 4, ... as PyTorch does. The loader
+round-trips every architecture it maps.
+"""
+
+import logging
+import sys
+
+import larq_nobn.zoo as zoo
+from larq_nobn.zoo.reference_weights import (
+    ARCHITECTURES,
+    load_reference_weights,
+    read_reference_weights,
+    reference_parameters,
+    to_reference_layout,
+)
+
+import numpy as np
+import pytest
+from reference.equivalence import ZooRun, compare, load_fixture, stored_names
+
+TOLERANCE = 1e-4
+BINARYNETS = ["binarynet_bn", "binarynet_abn"]
+ABN_PAPER = ["resnet18_abn_paper_bn", "resnet18_abn_paper_abn"]
+# Round trips, one of each layout the loader maps: BinaryNet's folded biases and
+# flatten order (bn: BN, abn: ABN), the ABN ResNet's skipped norm, ReActNet-18's BN
+# and shortcut norms (CIFAR stem) and ScaledWS gains (ImageNet stem), ReActNet-A's
+# concatenated 1x1 convolutions and norms.
+ROUND_TRIPS = BINARYNETS + [
+    "resnet18_abn_paper_abn", "reactnet18_bn_cifar", "reactnet18_bf_imagenet",
+    "reactnet_a_bn",
+]
+
+
+@pytest.fixture(scope="module")
+def results():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = compare(name)
+        return cache[name]
+
+    return get
+
+
+def _weights(store):
+    return {k[len("weight/"):]: v for k, v in store.items() if k.startswith("weight/")}
+
+
+@pytest.mark.parametrize("name", BINARYNETS)
+def test_binarynet_outputs_match_the_reference(results, name):
+    result = results(name)
+    assert result["eval"]["output"] < TOLERANCE  # (a)
+    assert result["train"]["output"] < TOLERANCE  # (b)
+    assert result["train"]["loss"] < TOLERANCE
+
+
+@pytest.mark.parametrize("name", BINARYNETS)
+def test_binarynet_gradients_match_the_reference(results, name):
+    result, store = results(name), load_fixture(name)
+    # Every reference gradient but those of the biases the zoo folds into the moving
+    # means (a normalization follows each, so their gradient is zero up to rounding).
+    run = ZooRun(name)
+    folded = {p.fold for p in run.params if p.fold is not None}
+    assert folded
+    assert set(result["grad"]) == set(stored_names(store, "grad")) - folded
+    worst = max(result["grad"], key=result["grad"].get)
+    assert result["grad"][worst] < TOLERANCE, worst
+
+
+@pytest.mark.parametrize("name", BINARYNETS)
+def test_binarynet_moving_statistics_match_the_reference(results, name):
+    result, store = results(name), load_fixture(name)
+    assert set(result["stats"]) == set(stored_names(store, "stats"))
+    worst = max(result["stats"], key=result["stats"].get)
+    assert result["stats"][worst] < TOLERANCE, worst
+
+
+# Normalizations whose inputs come before the first stride-2 3x3 convolution (or
+# through a 1x1 stride-2 shortcut, or an average pool, from there only), by variant.
+BEFORE_STRIDE_2 = {
+    "resnet18_abn_paper_bn": ("bn1.", "layer1.", "layer2.0.downsample."),
+    "resnet18_abn_paper_abn": ("bn1.", "layer1.", "layer2.0.downsample."),
+    "reactnet18_bn_cifar": ("bn1.", "layer1.", "layer2.0.downsample."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_STRIDE_2))
+def test_resnets_match_before_the_first_stride_2_conv(results, name):
+    stats = results(name)["stats"]
+    before = [n for n in stats if n.startswith(BEFORE_STRIDE_2[name])]
+    # stem norm + stage 1's norms (2 blocks x 2 or 4 blocks x 1) + the shortcut's,
+    # each a mean and a variance
+    assert len(before) == 2 * (1 + 4 + 1)
+    assert max(stats[n] for n in before) < TOLERANCE
+
+
+@pytest.mark.parametrize("name", ROUND_TRIPS)
+def test_loading_round_trips_every_reference_parameter(name):
+    store = load_fixture(name)
+    run = ZooRun(name)
+    weights = {k: v.astype(np.float32) for k, v in _weights(store).items()}
+    params, ignored = reference_parameters(run.model, architecture=run.architecture)
+    assert {p.name for p in params} | set(ignored) == set(weights)
+    for p in params:
+        value = to_reference_layout(p, run.variable(p).numpy())
+        if p.fold is not None:
+            value = value + weights[p.fold].reshape(-1)
+        expected = weights[p.name]
+        np.testing.assert_allclose(
+            value, expected.reshape(value.shape), rtol=1e-6, atol=1e-6, err_msg=p.name
+        )
+
+
+def test_dense_weights_follow_the_reference_flatten_order():
+    # BinaryNet flattens an NCHW 4x4 map in the reference, NHWC in the zoo: reference
+    # input feature c * 16 + h * 4 + w is zoo feature (h * 4 + w) * C + c.
+    run = ZooRun("binarynet_bn")
+    kernel = run.model.get_layer("dense1").kernel.numpy()[0, 0]
+    ref = run.weights["classifier.0.weight"]  # (64, 512)
+    channels = kernel.shape[0] // 16
+    c, h, w, out = 5, 2, 3, 7
+    assert kernel[(h * 4 + w) * channels + c, out] == ref[out, c * 16 + h * 4 + w]
+
+
+def test_abn_moving_statistics_outside_the_state_dict_default_like_the_reference(
+    caplog,
+):
+    # gushan/ABN's BatchNorm keeps moving_mean / moving_var as plain attributes, so a
+    # state_dict lacks them; the reference then starts from 0 and 1.
+    run = ZooRun("binarynet_abn")
+    weights = {k: v for k, v in _weights(run.store).items() if "moving_" not in k}
+    with caplog.at_level(logging.WARNING):
+        load_reference_weights(run.model, weights, architecture="binarynet")
+    assert "features.1.moving_mean" in caplog.text
+    norm = run.model.get_layer("stem_norm")
+    bias = weights["features.0.bias"].astype(np.float32)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), -bias)  # 0 - folded bias
+    np.testing.assert_allclose(norm.moving_variance.numpy(), 1.0)
+
+
+def test_one_error_names_every_missing_unexpected_and_misshaped_parameter():
+    model = zoo.BinaryNet(
+        norm="bn", input_shape=(32, 32, 3), width_multiplier=1 / 16, pad_values=0.0
+    )
+    kernel = model.get_layer("conv2").kernel.numpy().copy()
+    weights = _weights(load_fixture("binarynet_bn"))
+    del weights["features.3.weight"], weights["classifier.4.running_var"]
+    weights["features.99.weight"] = np.zeros(3)
+    weights["features.7.weight"] = np.zeros((16, 8, 5, 5))
+    weights["classifier.6.weight"] = np.zeros((10, 65))
+    with pytest.raises(ValueError) as info:
+        load_reference_weights(model, weights, architecture="binarynet")
+    message = str(info.value)
+    for part in (
+        "missing: classifier.4.running_var, features.3.weight",
+        "unexpected: features.99.weight",
+        "features.7.weight (16, 8, 5, 5) (the model needs (16, 8, 3, 3))",
+        "classifier.6.weight (10, 65) (the model needs (10, 64))",
+    ):
+        assert part in message
+    np.testing.assert_array_equal(model.get_layer("conv2").kernel.numpy(), kernel)
+
+
+def test_npz_files_and_their_errors(tmp_path):
+    weights = _weights(load_fixture("binarynet_bn"))
+    path = tmp_path / "vgg.npz"
+    np.savez(path, **{f"module.{k}": v for k, v in weights.items()})  # DataParallel
+    read = read_reference_weights(path)
+    assert set(read) == set(weights)
+    model = zoo.BinaryNet(
+        norm="bn", input_shape=(32, 32, 3), width_multiplier=1 / 16, pad_values=0.0
+    )
+    load_reference_weights(model, path, architecture="binarynet")
+    np.testing.assert_array_equal(
+        model.get_layer("classifier_norm").moving_variance.numpy(),
+        weights["classifier.7.running_var"].astype(np.float32),
+    )
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        read_reference_weights(tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match=r"'.*vgg\.h5'.*\.npz, \.pth, \.pth\.tar"):
+        read_reference_weights(tmp_path / "vgg.h5")
+    with pytest.raises(ValueError, match="architecture.*binarynet"):
+        load_reference_weights(model, path, architecture="vgg")
+    for other in set(ARCHITECTURES) - {"binarynet"}:
+        with pytest.raises(ValueError, match=f"not the zoo model of .*'{other}'"):
+            load_reference_weights(model, path, architecture=other)
+
+
+def test_pth_files_need_torch(tmp_path, monkeypatch):
+    path = tmp_path / "model_best.pth.tar"
+    path.write_bytes(b"not read")
+    monkeypatch.setitem(sys.modules, "torch", None)  # as where torch is not installed
+    with pytest.raises(ImportError, match="needs PyTorch"):
+        read_reference_weights(path)

@@ -60,6 +60,7 @@ __all__ = [
     "LogUniform",
     "TrainHyperModel",
     "TuneResult",
+    "check_project_files",
     "read_best_config",
     "read_search",
     "search_space",
@@ -355,9 +356,13 @@ def read_search(output: str) -> dict:
             f"Nothing to resume in {output!r}: it has no {SEARCH_FILE} of a larq-nobn "
             "search."
         )
-    with open(path) as stream:
-        settings = json.load(stream)
-    settings["config"] = training.TrainConfig.from_dict(settings["config"])
+    settings = files.read_json(path)
+    try:
+        settings["config"] = training.TrainConfig.from_dict(settings["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path!r} is not the {SEARCH_FILE} of a larq-nobn search ({error!r})."
+        ) from None
     return settings
 
 
@@ -411,6 +416,20 @@ def _check_resumable(output, settings):
         raise ValueError(
             f"The search in {output!r} ran with other settings: {', '.join(conflicts)}."
         )
+
+
+def check_project_files(output: str):
+    """Reads every JSON file of the keras-tuner project in `output` (`oracle.json`,
+    each `trial_*/trial.json`), so that a damaged one is named before keras-tuner
+    fails on it without saying which.
+
+    # Raises
+        ValueError: A file that is not JSON; the message names it.
+    """
+    for root, _, names in sorted(os.walk(os.path.join(output, PROJECT_NAME))):
+        for name in sorted(names):
+            if name.endswith(".json"):
+                files.read_json(os.path.join(root, name))
 
 
 def _prepare_output(output, settings, resume, overwrite):
@@ -565,6 +584,7 @@ def tune(
     config = config.replace(output=output)
     settings = _search_settings(config, space, tuner, objective, max_trials)
     _prepare_output(output, settings, resume, overwrite)
+    check_project_files(output)
     files.write_json(os.path.join(output, SEARCH_FILE), settings)
 
     data = training.load_data(config)

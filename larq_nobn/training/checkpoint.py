@@ -61,10 +61,17 @@ def read_checkpoint_state(path: str) -> dict:
         raise FileNotFoundError(f"Checkpoint {path!r} does not exist.")
     try:
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(CHECKPOINT_STATE_NAME))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+            text = archive.read(CHECKPOINT_STATE_NAME)
+    except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(
             f"{path!r} is not a larq-nobn training checkpoint ({error})."
+        ) from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"The {CHECKPOINT_STATE_NAME} in checkpoint {path!r} is damaged ({error}): "
+            "start again with --overwrite, or copy checkpoints/best.keras over it."
         ) from None
 
 

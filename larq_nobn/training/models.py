@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from larq_nobn import zoo
 from larq_nobn._utils import leaf_layers
+from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import TrainConfig, zoo_agc_settings
 from larq_nobn.training.distill import Distiller
 from larq_nobn.training.optim import add_weight_decay, make_optimizer
@@ -143,10 +144,12 @@ def outputs_probabilities(model: tf.keras.Model) -> bool:
 
 def load_teacher(spec: str) -> tf.keras.Model:
     """The teacher of distillation: `keras.applications.NAME` (ImageNet weights) or
-    the path of a saved Keras model.
+    the path of a saved Keras model, loaded with `larq_nobn.deploy.load_keras_model`
+    (safe mode: no stored Python code, unless inside `deploy.unsafe_loading()`).
 
     # Raises
-        ValueError: No such `tf.keras.applications` model.
+        ValueError: No such `tf.keras.applications` model, or (`DeployError`) an
+            unreadable, corrupt or unsafe model file.
         FileNotFoundError: No such file.
     """
     prefix = "keras.applications."
@@ -160,7 +163,7 @@ def load_teacher(spec: str) -> tf.keras.Model:
         return function(weights="imagenet")
     if not os.path.exists(spec):
         raise FileNotFoundError(f"Teacher model {spec!r} does not exist.")
-    return tf.keras.models.load_model(spec, compile=False)
+    return load_keras_model(spec)
 
 
 
@@ -204,7 +207,7 @@ def make_student(
             raise FileNotFoundError(
                 f"init_weights {config.init_weights!r} does not exist."
             )
-        source = tf.keras.models.load_model(config.init_weights, compile=False)
+        source = load_keras_model(config.init_weights)
         copy_weights_by_name(source, student)
         del source
     return student

@@ -14,10 +14,11 @@ count of an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import os
+import zipfile
 from typing import NamedTuple
 
+from larq_nobn import files
 from larq_nobn.training.checkpoint import read_checkpoint_state
 from larq_nobn.training.config import TrainConfig
 from larq_nobn.training.optim import build_optimizer_state
@@ -56,14 +57,16 @@ def stored_config(output: str) -> TrainConfig | None:
     path = os.path.join(output, "config.json")
     if not os.path.exists(path):
         return None
-    with open(path) as stream:
-        return TrainConfig.from_json(stream.read())
+    values = files.read_json(path)
+    try:
+        return TrainConfig.from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{path!r}: {error}") from None
 
 
 def read_metrics(output: str) -> dict:
     """The `metrics.json` of a finished run."""
-    with open(os.path.join(output, "metrics.json")) as stream:
-        return json.load(stream)
+    return files.read_json(os.path.join(output, "metrics.json"))
 
 
 def resume_config(output: str, **changes) -> TrainConfig:
@@ -204,10 +207,20 @@ def restore(model, optimizer, variables, path: str, position: Position):
         position: Its `Position`, to check the restored step counter against.
 
     # Raises
+        ValueError: The checkpoint is corrupt (the message names it and what to do).
         RuntimeError: The optimizer state was not restored.
     """
     build_optimizer_state(optimizer, variables)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"Cannot restore the checkpoint {path!r}, it is corrupt "
+            f"({type(error).__name__}: {reason}); the run's files are kept. Start again "
+            "with --overwrite, or copy checkpoints/best.keras over it to resume from "
+            "the best epoch."
+        ) from None
     restored = int(optimizer.iterations.numpy())
     if restored != position.optimizer_iterations:
         raise RuntimeError(

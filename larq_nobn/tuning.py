@@ -51,7 +51,6 @@ import logging
 import math
 import os
 import shutil
-import signal
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,6 +58,7 @@ from larq_nobn import files, training
 from larq_nobn.training.lock import RunLock
 from larq_nobn.training.loop import RunOptions, train_single
 from larq_nobn.training.rundir import read_log
+from larq_nobn.tuners import SearchInterrupted, make_tuner
 
 import keras_tuner as kt
 import tensorflow as tf
@@ -70,6 +70,7 @@ __all__ = [
     "TUNERS",
     "Choice",
     "LogUniform",
+    "SearchInterrupted",
     "TrainHyperModel",
     "TuneResult",
     "read_best_config",
@@ -303,55 +304,6 @@ class TrainHyperModel(kt.HyperModel):
         return {name: float(last[name]) for name in OBJECTIVES if name in last}
 
 
-class SearchInterrupted(kt.errors.FatalError, training.TrainingInterrupted):
-    """SIGINT / SIGTERM stopped a trial (keras-tuner would count a plain
-    `TrainingInterrupted` as a failed trial and go on); the search resumes with the
-    trial from its start."""
-
-    def __init__(self, interrupted: training.TrainingInterrupted, trial_id, hint):
-        Exception.__init__(
-            self,
-            f"Interrupted by {signal.Signals(interrupted.signum).name} during trial "
-            f"{trial_id}. Resume the search (the trial runs again) with: {hint}",
-        )
-        self.signum = interrupted.signum
-        self.checkpoint = interrupted.checkpoint
-        self.epochs_completed = interrupted.epochs_completed
-        self.output = interrupted.output
-        self.resume_hint = hint
-
-
-class _TrainingTrials:
-    """A keras-tuner tuner whose trials are training runs (`train_trial`)."""
-
-    resume_hint = None
-
-    def run_trial(self, trial, *args, **kwargs):
-        try:
-            return self.hypermodel.train_trial(
-                trial.hyperparameters,
-                self.get_trial_dir(trial.trial_id),
-                verbose=kwargs.get("verbose"),
-                resume_hint=self.resume_hint,
-            )
-        except training.TrainingInterrupted as interrupted:
-            raise SearchInterrupted(
-                interrupted, trial.trial_id, self.resume_hint
-            ) from None
-
-
-class _RandomSearch(_TrainingTrials, kt.RandomSearch):
-    pass
-
-
-class _BayesianOptimization(_TrainingTrials, kt.BayesianOptimization):
-    pass
-
-
-class _Hyperband(_TrainingTrials, kt.Hyperband):
-    pass
-
-
 # ======================================================================================
 # Search
 # ======================================================================================
@@ -518,30 +470,6 @@ def _prepare_output(output, settings, resume, overwrite):
                 os.remove(os.path.join(output, name))
 
 
-def _make_tuner(name, hypermodel, config, objective, max_trials, output):
-    common = dict(
-        hypermodel=hypermodel,
-        objective=kt.Objective(objective, OBJECTIVES[objective]),
-        seed=config.seed,
-        directory=output,
-        project_name=PROJECT_NAME,
-        overwrite=False,  # reload the project when there is one: resume
-    )
-    if name == "random":
-        tuner = _RandomSearch(max_trials=max_trials, **common)
-    elif name == "bayesian":
-        tuner = _BayesianOptimization(max_trials=max_trials, **common)
-    else:
-        # Hyperband sets each trial's epochs (up to config.epochs) itself; keep
-        # sweeping brackets until max_trials trials ran.
-        tuner = _Hyperband(
-            max_epochs=config.epochs, hyperband_iterations=math.inf, **common
-        )
-        tuner.oracle.max_trials = max_trials
-    tuner.resume_hint = f"larq-nobn tune --output {output} --resume"
-    return tuner
-
-
 def _trial_rows(oracle, space, epochs):
     rows = []
     for trial_id in oracle.start_order:
@@ -665,7 +593,16 @@ def _search(config, space, data, tuner, objective, max_trials, verbose) -> TuneR
     """Runs the search of `tune` and writes its results."""
     output = config.output
     hypermodel = TrainHyperModel(config, space, data)
-    search = _make_tuner(tuner, hypermodel, config, objective, max_trials, output)
+    search = make_tuner(
+        tuner,
+        hypermodel,
+        kt.Objective(objective, OBJECTIVES[objective]),
+        max_trials=max_trials,
+        seed=config.seed,
+        epochs=config.epochs,
+        directory=output,
+        project_name=PROJECT_NAME,
+    )
     search.search(verbose=training.verbosity(verbose))
 
     oracle = search.oracle

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 
 from larq_nobn import cli, training, tuning
 
@@ -338,3 +339,26 @@ def test_tune_winner_retrains_to_its_trial_score(tmp_path):
         expected = [row[key] for row in trial_rows]
         assert [row[key] for row in retrain_rows] == pytest.approx(expected, abs=1e-6)
     assert trial_rows[-1]["val_accuracy"] == best["score"]  # the last epoch's
+
+
+def test_tune_stops_when_a_trial_is_interrupted(tmp_path, monkeypatch):
+    # keras-tuner counts an exception in a trial as a failed trial and goes on; a
+    # signal must stop the search instead.
+    def interrupted(self, hp, output, verbose=None, resume_hint=None):
+        raise training.TrainingInterrupted(signal.SIGTERM, "x", 0, output, resume_hint)
+
+    monkeypatch.setattr(tuning.TrainHyperModel, "train_trial", interrupted)
+    config = training.TrainConfig(**TINY, output=str(tmp_path))
+    with pytest.raises(training.TrainingInterrupted) as caught:
+        tuning.tune(config, max_trials=2, params=["learning_rate"], verbose=0)
+    assert caught.value.exit_code == 143
+    message = str(caught.value)
+    assert "SIGTERM during trial 0" in message
+    assert message.endswith(f"larq-nobn tune --output {tmp_path} --resume")
+
+
+def test_tune_into_a_folder_held_by_a_run_exits_2(tmp_path, capsys):
+    with training.RunLock(str(tmp_path)):
+        code, _, err = run_main(["tune", *TINY_ARGS, "-o", str(tmp_path)], capsys)
+    assert code == 2 and "in use by another run" in err
+    assert os.listdir(tmp_path) == []

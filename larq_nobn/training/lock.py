@@ -155,9 +155,7 @@ class RunLock:
         """Creates the directory if needed and takes the lock; returns `self`."""
         if not self.enabled or self.held:
             return self
-        if not os.path.isdir(self.output):
-            self.created = not os.path.exists(self.output)
-            os.makedirs(self.output, exist_ok=True)
+        self._make_directory()
         for _ in range(3):
             if self._create():
                 self.held = True
@@ -181,12 +179,34 @@ class RunLock:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
 
+    def _make_directory(self):
+        if os.path.exists(self.output) and not os.path.isdir(self.output):
+            raise NotADirectoryError(
+                f"Output path {self.output!r} exists and is not a directory."
+            )
+        if os.path.isdir(self.output):
+            return
+        try:
+            os.makedirs(self.output)
+        except OSError as error:
+            raise PermissionError(
+                f"Output directory {self.output!r} is not writable: cannot create it "
+                f"({error.strerror or error})."
+            ) from None
+        self.created = True
+
     def _create(self) -> bool:
         """Writes the lock file; `False` if it exists."""
         content = json.dumps(_record(), indent=2)
         temporary = f"{self.path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(content)
+        try:
+            with open(temporary, "w", encoding="utf-8") as stream:
+                stream.write(content)
+        except OSError as error:
+            raise PermissionError(
+                f"Output directory {self.output!r} is not writable: cannot create "
+                f"its lock file ({error.strerror or error})."
+            ) from None
         try:
             os.link(temporary, self.path)
             return True

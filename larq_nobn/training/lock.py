@@ -110,7 +110,7 @@ def _record() -> dict:
         "host": socket.gethostname(),
         "create_time": _process_start(os.getpid()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "command": shlex.join(sys.argv),
+        "command": shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
     }
 
 

@@ -26,7 +26,9 @@ A run writes into its output directory:
 - `model.keras`: the final model (the student when distilling),
 - `metrics.json`: `test_accuracy`, `test_loss`, `epochs`, `seed`, `train_seconds`, the
   parameter counts, the configuration, ...,
-- `curves.png`: loss and accuracy per epoch, train and validation.
+- `curves.png`: loss and accuracy per epoch, train and validation,
+- `.lock` while the run is live: its pid and host (a second run into the same
+  directory raises `OutputLockedError`; see `lock`).
 
 `TrainConfig(seeds=[0, 1, 2])` trains one model per seed in `seed_K/` and writes
 `summary.json` with the mean and standard deviation of the test accuracy (the

@@ -1,5 +1,7 @@
 """Checkpoints: one atomic `.keras` file with the model, its optimizer and the training
-state (epoch, position in the epoch, config, seed), and the callback that writes them.
+state (epoch, position in the epoch, config, seed), the callback that writes them, and
+the error of a disk that fills up (`DiskFullError`: the atomic writes keep the last
+checkpoint intact, and the message names it).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def disk_full_error(error: OSError, checkpoint: str, resume_hint: str) -> DiskFu
     where = f" writing {error.filename}" if error.filename else ""
     try:
         state = read_checkpoint_state(checkpoint)
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):  # missing or unreadable: not a checkpoint to name
         state = None
     if state is None:
         last = "no checkpoint was written yet; free some space and start the run again"

@@ -289,7 +289,8 @@ def test_memory_estimate_counts_the_models_weights():
     [
         {},
         dict(model="binarynet", width_multiplier=3, batch_size=256, dataset="cifar10"),
-        dict(model="resnet18", batch_size=256, dataset="cifar10"),
+        dict(model="reactnet18", batch_size=256, dataset="cifar10"),
+        dict(model="binary_resnet18", batch_size=256, dataset="cifar10"),
         dict(model="reactnet_a", batch_size=256, dataset="cifar10"),
     ],
 )

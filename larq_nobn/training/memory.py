@@ -3,7 +3,7 @@ that absurd settings (a width multiplier of a million, a batch of a billion) are
 refused with a number instead of failing later with an out-of-memory error.
 
 The estimate follows the zoo's own channel arithmetic (`binarynet_channels`,
-`scaled_width` and the stage widths of ResNet-18 and ReActNet-A) over the main
+`scaled_width` and the stage widths of the ResNet-18s and ReActNet-A) over the main
 convolutions and dense layers of the model, skipping everything small (norms, shortcuts,
 biases), so it is a lower bound:
 
@@ -91,25 +91,33 @@ def _binarynet(plan, channels, num_classes, width):
         previous = plan.dense(previous, units)
 
 
-def _resnet18(plan, channels, num_classes, width, variant):
-    from larq_nobn.zoo import resnet
+def _reactnet18(plan, channels, num_classes, width):
+    from larq_nobn.zoo import reactnet18
 
-    if variant == "abn_paper":
-        widths, per_stage, convs_per = resnet.ABN_PAPER_WIDTHS, resnet.ABN_PAPER_DEPTH, 2
-    else:
-        widths, per_stage, convs_per = resnet.REACTNET_WIDTHS, resnet.REACTNET_DEPTH, 1
-    base = scaled_width(widths[0], width)
-    if variant != "abn_paper" and max(plan.size) > resnet.CIFAR_STEM_MAX_SIZE:
+    base = scaled_width(reactnet18.WIDTHS[0], width)
+    if max(plan.size) > reactnet18.CIFAR_STEM_MAX_SIZE:
         previous = plan.conv(7, channels, base, stride=2)
         plan.pool(ceil=True)
     else:
         previous = plan.conv(3, channels, base)
+    for s, stage_width in enumerate(reactnet18.WIDTHS):
+        outputs = base * stage_width // reactnet18.WIDTHS[0]
+        for r in range(reactnet18.DEPTH):
+            previous = plan.conv(3, previous, outputs, 2 if s > 0 and r == 0 else 1)
+    plan.dense(previous, num_classes)
+
+
+def _binary_resnet18(plan, channels, num_classes, width):
+    from larq_nobn.zoo import binary_resnet18
+
+    widths = binary_resnet18.WIDTHS
+    base = scaled_width(widths[0], width)
+    previous = plan.conv(3, channels, base)
     for s, stage_width in enumerate(widths):
         outputs = base * stage_width // widths[0]
-        for b in range(per_stage):
-            for c in range(convs_per):
-                stride = 2 if s > 0 and b == 0 and c == 0 else 1
-                previous = plan.conv(3, previous, outputs, stride)
+        for b in range(binary_resnet18.DEPTH):
+            previous = plan.conv(3, previous, outputs, 2 if s > 0 and b == 0 else 1)
+            previous = plan.conv(3, previous, outputs)
     plan.dense(previous, num_classes)
 
 
@@ -136,14 +144,19 @@ def estimate_memory(config: TrainConfig) -> MemoryEstimate:
     height, width, channels = info.image_shape
     plan = _Plan(height, width)
     multiplier = config.resolved_width_multiplier
-    if config.model == "binarynet":
-        _binarynet(plan, channels, info.num_classes, multiplier)
-    elif config.model == "resnet18":
-        _resnet18(plan, channels, info.num_classes, multiplier or 1.0, config.variant)
-    elif config.model == "reactnet_a":
-        _reactnet_a(plan, channels, info.num_classes, multiplier or 1.0)
-    else:
+    model = config.model
+    if model == "resnet18":  # deprecated: one of the two ResNet-18s
+        model = "binary_resnet18" if config.variant == "abn_paper" else "reactnet18"
+    plans = {
+        "binarynet": _binarynet,
+        "reactnet18": _reactnet18,
+        "binary_resnet18": _binary_resnet18,
+        "reactnet_a": _reactnet_a,
+    }
+    if model not in plans:
         raise ValueError(f"No memory estimate for model {config.model!r}.")
+    default = None if model == "binarynet" else 1.0
+    plans[model](plan, channels, info.num_classes, multiplier or default)
     batch = min(config.batch_size, info.num_examples("train", config.validation_split))
     images = batch * height * width * channels
     return MemoryEstimate(

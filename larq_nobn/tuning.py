@@ -564,8 +564,12 @@ def tune(
         ValueError: An unknown tuner, objective or hyperparameter, a bad range or
             `max_trials`, an output directory with another search in it, settings
             that differ from the resumed search's, tuner `bayesian` without scipy and
-            scikit-learn, ...
+            scikit-learn, settings that need more memory than there is
+            (`training.check_memory`, for every searched width), ...
         FileNotFoundError: Nothing to resume, or missing data.
+        OutputLockedError: A live run or search holds `output` (`training.RunLock`).
+        TrainingInterrupted: SIGINT / SIGTERM stopped a trial (a `SearchInterrupted`;
+            `resume=True` runs that trial again).
         RuntimeError: No trial completed (keras-tuner's errors are in its message).
     """
     _check_settings(config, tuner, max_trials, objective)

@@ -230,7 +230,7 @@ def _train_run(run: _Run, strategy, options: RunOptions, restored: bool) -> dict
 
 
 def _start(config, options, strategy, chief, write_dir, restoring) -> _Run:
-    """Writes config.json (chief only), loads the data, builds and compiles the model
+    """Loads the data, writes config.json (chief only), builds and compiles the model
     and restores the checkpoint when resuming."""
     position, state = Position(), None
     if restoring:

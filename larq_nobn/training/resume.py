@@ -22,7 +22,7 @@ from larq_nobn import files
 from larq_nobn.training.checkpoint import read_checkpoint_state
 from larq_nobn.training.config import TrainConfig
 from larq_nobn.training.optim import build_optimizer_state
-from larq_nobn.training.rundir import clear_run, prepare_output
+from larq_nobn.training.rundir import check_fresh_start, clear_run, prepare_output
 
 __all__ = [
     "RESUMABLE_CHANGES",
@@ -142,7 +142,8 @@ def prepare_run_dir(
         `"fresh"`.
 
     # Raises
-        FileNotFoundError: `resume` without a run to resume.
+        FileNotFoundError: `resume` without a run to resume, or a run that trained
+            epochs whose checkpoint is missing (see `rundir.check_fresh_start`).
     """
     output = config.output
     if not (resume or auto):
@@ -153,7 +154,7 @@ def prepare_run_dir(
         os.path.join(output, "model.keras")
     ):
         done = read_metrics(output).get("epochs", 0)
-        if done >= config.epochs or not os.path.exists(checkpoint):
+        if done >= config.epochs:
             return "done"
     if os.path.exists(checkpoint):
         prepare_output(output, resume=True, write=write)
@@ -164,6 +165,7 @@ def prepare_run_dir(
             "config.json of a larq-nobn run."
         )
     prepare_output(output, resume=True, write=write)
+    check_fresh_start(output, checkpoint, announce=write and resume and not auto)
     if write:
         clear_run(output)
     return "fresh"

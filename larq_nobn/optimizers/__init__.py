@@ -32,6 +32,7 @@ optimizer, which `model.compile` does by itself under a `mixed_float16` policy),
 exactly once per step on the gradient of the global batch.
 """
 
+from larq_nobn.optimizers.adam import Adam
 from larq_nobn.optimizers.agc import AGC, innermost_optimizer
 from larq_nobn.optimizers.clipping import (
     GRAD_NORM_FLOOR,
@@ -51,6 +52,7 @@ tf.keras.utils.register_keras_serializable(package="larq_nobn", name="AGC")(AGC)
 
 __all__ = [
     "AGC",
+    "Adam",
     "AGCOptimizer",
     "GRAD_NORM_FLOOR",
     "LegacyAGCOptimizer",

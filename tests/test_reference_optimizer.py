@@ -343,3 +343,18 @@ def test_step_from_zoo_gradients_is_the_reference_step(name):
     worst = {k: v for k, v in errors.items() if v > TOLERANCE}
     assert not worst, worst
 
+
+
+def test_cli_options_set_the_adam_fields():
+    from larq_nobn.cli import build_parser
+    from larq_nobn.cli.options import config_fields
+    from larq_nobn.cli.train import recipe_config
+
+    def config(*flags):
+        args = build_parser().parse_args(["train", "--recipe", "abn_paper", *flags])
+        explicit = {k: v for k, v in vars(args).items() if k in config_fields()}
+        return recipe_config(explicit.pop("recipe"), explicit)
+
+    assert config().adam_reset_each_epoch is True
+    off = config("--no-adam-reset-each-epoch", "--adam-epsilon-placement", "keras")
+    assert (off.adam_reset_each_epoch, off.adam_epsilon_placement) == (False, "keras")

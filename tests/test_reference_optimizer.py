@@ -358,3 +358,21 @@ def test_cli_options_set_the_adam_fields():
     assert config().adam_reset_each_epoch is True
     off = config("--no-adam-reset-each-epoch", "--adam-epsilon-placement", "keras")
     assert (off.adam_reset_each_epoch, off.adam_epsilon_placement) == (False, "keras")
+
+
+def test_fit_restarts_the_recipes_adam_at_every_epoch_start():
+    inputs = tf.keras.Input((3,))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="classifier")(inputs))
+    optimizer = make_optimizer(
+        config_from_recipe("abn_paper"), 6, model, steps_per_epoch=3
+    )
+    model.compile(optimizer, loss="mse")
+    seen = []
+    record = tf.keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(int(optimizer.moment_step())),
+        on_train_batch_end=lambda batch, logs: seen.append(int(optimizer.moment_step())),
+    )
+    x, y = np.ones((12, 3), np.float32), np.ones((12, 2), np.float32)
+    model.fit(x, y, batch_size=4, epochs=2, callbacks=[record], verbose=0)
+    assert seen == [0, 1, 2, 0, 0, 1, 2, 0]  # epoch start, after batches 1, 2, 3
+    assert int(optimizer.iterations) == 6

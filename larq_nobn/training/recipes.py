@@ -79,7 +79,7 @@ RECIPES: dict[str, Recipe] = {
             "tiny_imagenet --data-dir ...; the public code has no loader for it: the CIFAR "
             "settings carried over). Adam restarts at every epoch (moments and bias "
             "correction), as the reference re-creates it each epoch "
-            "(adam_reset_each_epoch; false keeps the moments). "
+            "(--no-adam-reset-each-epoch keeps the moments). "
             "Its CIFAR images are normalized with ImageNet's mean/std. For mean +- std "
             "over seeds use --seeds 0 1 2 3 4."
         ),

@@ -15,6 +15,7 @@ from larq_nobn.cli.options import (
     add_model_options,
     config_fields,
 )
+from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 
 #: The example invocations that end `--help` (without the program name).
 EXAMPLES = (
@@ -73,6 +74,18 @@ def _add_optimisation_options(opt):
         metavar="X",
         help="adaptive gradient clipping factor; 'off' or 0 disables it. Default: on "
         "for --norm bf with the zoo's recommended factor, off otherwise",
+    )
+    opt.add_argument(
+        "--adam-epsilon-placement",
+        choices=EPSILON_PLACEMENTS,
+        help="torch: Adam adds epsilon after the bias correction, as torch.optim.Adam "
+        "in both papers' code; keras: before it (default: torch)",
+    )
+    opt.add_argument(
+        "--adam-reset-each-epoch",
+        action=argparse.BooleanOptionalAction,
+        help="restart Adam (moments, bias correction) at every epoch, as gushan/ABN "
+        "re-creates it (default: on in --recipe abn_paper, else off)",
     )
     opt.add_argument(
         "--two-step",

@@ -354,12 +354,13 @@ def test_agc_names_a_config_without_class_name():
 def test_benchmark_names_a_tflite_the_interpreter_cannot_allocate(lambda_files, tmp_path,
                                                                   capsys):
     """Graph bytes overwritten (a tensor's buffer index, a shape) so that the file still
-    parses as a flatbuffer but LCE's interpreter cannot allocate it."""
+    parses as a flatbuffer but LCE's interpreter cannot allocate it. Every 4-byte-aligned
+    field is tried in turn: their offsets move with the length of the layer names."""
     from larq_nobn.deploy.benchmarking import lce_interpreter
 
     original = open(lambda_files["tflite"], "rb").read()
     damaged = None
-    for offset in range(16, len(original) - 4, 97):
+    for offset in range(16, len(original) - 4, 4):
         candidate = bytearray(original)
         candidate[offset : offset + 4] = b"\xff\xff\xff\x7f"
         try:

@@ -6,6 +6,7 @@ from larq_nobn.blocks import (
     ExpectedVariance,
     binarynet_basic_block,
     check_norm,
+    check_stride2_padding,
     full_precision_conv,
     normalize,
 )
@@ -76,6 +77,7 @@ def BinaryResNet18(
     name=None,
     head_pool="reference",
     clip_latent_weights=False,
+    stride2_padding="symmetric",
 ):
     """The ABN paper's CIFAR ResNet-18 (BinaryNet.pytorch `resnet_binary`, depth 18).
 
@@ -140,13 +142,19 @@ def BinaryResNet18(
         head_pool: One of `HEAD_POOLS`.
         clip_latent_weights: larq's clipped `ste_sign` + `weight_clip` for the binary
             weights instead of the reference's identity STE.
+        stride2_padding: Alignment of the stride-2 convolutions and pools, one of
+            `larq_nobn.blocks.STRIDE2_PADDINGS`: `"symmetric"` (default) pads as the
+            PyTorch reference (first window one row / column before the input);
+            `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
+            only), the zoo's alignment before issue 16.
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `pad_values`, `head_pool`, `pooling` or
+        ValueError: for an unknown `norm`, `pad_values`, `head_pool`,
+            `stride2_padding`, `pooling` or
             `classifier_activation`, an invalid `input_shape`, `num_classes` or
             `width_multiplier`, or `weights` that do not fit.
         TypeError: Positional arguments.
@@ -163,6 +171,7 @@ def BinaryResNet18(
     check_num_classes(num_classes)
     check_pad_values(pad_values)
     check_choice(head_pool, HEAD_POOLS, "head_pool")
+    check_stride2_padding(stride2_padding)
     base = scaled_width(WIDTHS[0], width_multiplier)
     x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
     x = normalize(x, norm, "stem_norm")
@@ -179,6 +188,7 @@ def BinaryResNet18(
                 pad_values=pad_values,
                 output_activation=(s, b) != (len(WIDTHS) - 1, DEPTH - 1),
                 clip_latent_weights=clip_latent_weights,
+                stride2_padding=stride2_padding,
                 name=f"stage{s + 1}_block{b + 1}",
             )
     name = name or f"binary_resnet18_{norm}"
@@ -194,10 +204,15 @@ def _head(x, norm, num_classes, head_pool):
     x = _pool(x, head_pool)
     if norm == "bf":
         return classifier(x, num_classes, pool=False)
+    # On a 1x1 map (layers `head_map`, `logits`): Keras' rank-4 (fused) normalization
+    # keeps the unbiased moving variance, as the reference's `nn.BatchNorm1d` does (a
+    # rank-2 one keeps the biased variance).
+    x = tf.keras.layers.Reshape((1, 1, x.shape[-1]), name="head_map")(x)
     x = normalize(x, norm, "head_norm", head=True)
     x = HardTanh(name="head_tanh")(x)
     x = classifier(x, num_classes, pool=False)
-    return normalize(x, norm, "logits_norm", head=True)
+    x = normalize(x, norm, "logits_norm", head=True)
+    return tf.keras.layers.Reshape((num_classes,), name="logits")(x)
 
 
 def _pool(x, head_pool):

@@ -3,7 +3,15 @@ in the norm variants `bn`, `abn`, `bf` and `none`."""
 
 import math
 
-from larq_nobn.blocks import ALPHA, bireal_block, check_norm, full_precision_conv, normalize
+from larq_nobn.blocks import (
+    ALPHA,
+    bireal_block,
+    check_norm,
+    check_stride2_padding,
+    full_precision_conv,
+    max_pool,
+    normalize,
+)
 from larq_nobn.checks import check_choice, check_num_classes, check_pad_values, scaled_width
 from larq_nobn.zoo.common import (
     check_top,
@@ -114,6 +122,7 @@ def ReActNet18(
     stem=None,
     float_shortcut=False,
     beta_schedule="reference",
+    stride2_padding="symmetric",
 ):
     """ReActNet-18: the Bi-Real Net / ReActNet-18 layout used by "BNN - BN = ?" on CIFAR.
 
@@ -169,6 +178,11 @@ def ReActNet18(
         float_shortcut: Full-precision shortcut convs (Bi-Real Net) instead of the
             reference's binary-weight ones.
         beta_schedule: `"bf"` only: one of `BETA_SCHEDULES` (see `reactnet18_betas`).
+        stride2_padding: Alignment of the stride-2 convolutions and pools, one of
+            `larq_nobn.blocks.STRIDE2_PADDINGS`: `"symmetric"` (default) pads as the
+            PyTorch reference (first window one row / column before the input);
+            `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
+            only), the zoo's alignment before issue 16.
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
@@ -176,7 +190,7 @@ def ReActNet18(
 
     # Raises
         ValueError: for an unknown `norm`, `stem`, `pad_values`, `beta_schedule`,
-            `pooling` or `classifier_activation`, an invalid `input_shape`,
+            `stride2_padding`, `pooling` or `classifier_activation`, an invalid `input_shape`,
             `num_classes` or `width_multiplier`, or `weights` that do not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
@@ -196,8 +210,9 @@ def ReActNet18(
         stem = "cifar" if small else "imagenet"
     check_choice(stem, STEMS, "stem")
     check_choice(beta_schedule, BETA_SCHEDULES, "beta_schedule")
+    check_stride2_padding(stride2_padding)
     base = scaled_width(WIDTHS[0], width_multiplier)
-    x = _stem(x, base, norm, stem)
+    x = _stem(x, base, norm, stem, stride2_padding)
     betas = iter(reactnet18_betas(schedule=beta_schedule))
     for s, width in enumerate(WIDTHS):
         for r in range(DEPTH):
@@ -209,6 +224,7 @@ def ReActNet18(
                 beta=next(betas),
                 pad_values=pad_values,
                 float_shortcut=float_shortcut,
+                stride2_padding=stride2_padding,
                 name=f"stage{s + 1}_block{r + 1}",
             )
     name = name or f"reactnet18_{norm}"
@@ -219,12 +235,15 @@ def ReActNet18(
     return finish_model(inputs, x, name, weights=weights)
 
 
-def _stem(x, filters, norm, stem):
+def _stem(x, filters, norm, stem, stride2_padding):
     """The CIFAR stem (3x3 conv) or the ImageNet stem (7x7 stride-2 conv + max-pool),
     with the normalization after the conv."""
     if stem == "cifar":
         x = full_precision_conv(filters, 3, norm=norm, name="stem_conv")(x)
         return normalize(x, norm, "stem_norm")
-    x = full_precision_conv(filters, 7, norm=norm, strides=2, name="stem_conv")(x)
+    x = full_precision_conv(
+        filters, 7, norm=norm, strides=2, stride2_padding=stride2_padding,
+        name="stem_conv",
+    )(x)
     x = normalize(x, norm, "stem_norm")
-    return tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    return max_pool(x, stride2_padding=stride2_padding, name="stem_pool")

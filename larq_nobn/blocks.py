@@ -237,8 +237,9 @@ def binary_conv(
     bitpacked path; 0.0: zero padding as PyTorch, which LCE only runs on ARM); 1x1
     convolutions use `"valid"`. At stride 2 the padding aligns as `stride2_padding` (one
     of `STRIDE2_PADDINGS`; `"symmetric"`: `QuantConv2D(symmetric_padding=True)`, the
-    PyTorch grid, padded with `pad_values` after the sign). No bias (a following normalization or residual sum makes
-    it redundant, and every reference leaves it out).
+    PyTorch grid, padded with `pad_values` after the sign). No bias (a following
+    normalization or residual sum makes it redundant, and every reference leaves it
+    out).
 
     | `binarization` | `norm`        | layer, weight / input quantizer             |
     |----------------|---------------|---------------------------------------------|

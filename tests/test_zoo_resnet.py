@@ -6,7 +6,7 @@ import math
 import re
 
 from larq_nobn import ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
-from larq_nobn.layers import HardTanh
+from larq_nobn.layers import HardTanh, QuantConv2D
 from larq_nobn.zoo import binary_resnet18, get_model, reactnet18
 from tests.helpers import randomize_non_kernel_weights
 from tests.zoo_checks import (
@@ -146,8 +146,12 @@ def test_layer_types_per_variant(full_models):
                 shortcut = model.get_layer(f"stage{s}_block1_shortcut_conv")
                 assert shortcut.input_quantizer is None
                 assert shortcut.kernel_quantizer.precision == 1
-        if norm != "bf":
-            assert type(model.get_layer("stem_conv")) is tf.keras.layers.Conv2D
+        stem = model.get_layer("stem_conv")
+        if norm != "bf" and stem.strides == (1, 1):
+            assert type(stem) is tf.keras.layers.Conv2D
+        elif norm != "bf":  # the 7x7 stride-2 stem, aligned as PyTorch
+            assert type(stem) is QuantConv2D and stem.symmetric_padding
+            assert stem.input_quantizer is None and stem.kernel_quantizer is None
         rprelus = sum(isinstance(layer, RPReLU) for layer in model.layers)
         tanhs = sum(isinstance(layer, HardTanh) for layer in model.layers)
         if variant == "reactnet18":

@@ -28,8 +28,6 @@ from larq_nobn.zoo.residual import (
     classifier,
 )
 
-import tensorflow as tf
-
 __all__ = [
     "AGC_CLIP_FACTOR",
     "AGC_EXCLUDE",

@@ -119,7 +119,17 @@ def test_gradients_match_the_reference(results, name):  # (c)
 def test_moving_statistics_match_the_reference(results, name):  # (d)
     result, store = results(name), load_fixture(name)
     stats = result["stats"]
-    assert set(stats) == set(stored_names(store, "stats"))
+    # The ABN ResNet's last block builds an output norm that its forward skips (the
+    # head's take its place); the zoo has none, and the step leaves the reference's as
+    # loaded.
+    skipped = set(stored_names(store, "stats")) - set(stats)
+    names = {
+        "resnet18_abn_paper_bn": {"running_mean", "running_var"},
+        "resnet18_abn_paper_abn": {"moving_mean", "moving_var"},  # gushan/ABN's ABN
+    }.get(name, set())
+    assert skipped == {f"layer3.1.bn2.{n}" for n in names}
+    for n in skipped:
+        np.testing.assert_array_equal(store[f"stats/{n}"], store[f"weight/{n}"])
     if not stats:  # bf and none: no normalization, and the fixture holds none
         assert not ZooRun(name).stats()
         return

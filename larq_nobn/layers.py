@@ -185,6 +185,11 @@ class _PointwiseMatmulGradient:
         return super().convolution_op(inputs, kernel)
 
 
+#: What `QuantConv2D(symmetric_padding=True, pad_values=1.0)` pads its input with
+#: before the input quantizer: far above any learned sign threshold.
+_POSITIVE_PAD = 1e30
+
+
 @tf.keras.utils.register_keras_serializable(package="larq_nobn")
 class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     """`larq.layers.QuantConv2D` whose 1x1 convolutions take matmul gradients.
@@ -201,8 +206,10 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     `padding=(k - 1) // 2`: `(k - 1) // 2` rows and columns of `pad_values` before the
     input, the rest of "same"'s after it. At stride 1 this is "same"; at stride 2 on
     an even input TensorFlow's "same" pads only after (bottom / right), so the
-    sampling grid shifts by one. The padding is applied to the quantized input (after
-    the sign), also for `pad_values=0.0`.
+    sampling grid shifts by one. `pad_values=0.0` pads the quantized input (after the
+    sign); `pad_values=1.0` pads the input before its sign quantizer with a large
+    positive value, which the sign maps to +1 (so LCE still converts the layer to a
+    binary convolution, with "valid" padding).
 
     Registered as `larq_nobn>QuantConv2D` (a `.keras` file loads it back as this class;
     a legacy `.h5` config, which names classes without their package, loads larq's
@@ -244,6 +251,27 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
             (d * (k - 1) // 2, before + after - d * (k - 1) // 2)
             for (before, after), k, d in zip(pads, self.kernel_size, self.dilation_rate)
         ]
+
+    def call(self, inputs):
+        if not (
+            self.symmetric_padding
+            and self.padding == "same"
+            and self.input_quantizer is not None
+            and not tf.is_tensor(self.pad_values)
+            and self.pad_values == 1.0
+        ):
+            return super().call(inputs)
+        # +1 after the sign, padded before it with a value every sign maps to +1 (and
+        # whose straight-through gradient is zero): LCE then sees a sign feeding a
+        # "valid" convolution and converts it to a binary one, which a padding after
+        # the sign would keep in float.
+        inputs = tf.pad(
+            inputs, self._get_padding_same(inputs), constant_values=_POSITIVE_PAD
+        )
+        with lq.utils.patch_object(self, "padding", "valid"), lq.utils.patch_object(
+            self, "_is_native_padding", True
+        ):
+            return super().call(inputs)
 
     def get_config(self):
         return {**super().get_config(), "symmetric_padding": self.symmetric_padding}

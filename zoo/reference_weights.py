@@ -59,8 +59,9 @@ parameter the model needs that is missing, and any shape that does not fit raise
 `.pth.tar` files need PyTorch installed (read with `torch.load(weights_only=True)`; a
 checkpoint's `state_dict` entry and `DataParallel`'s `module.` prefix are handled).
 
-Loading gives the reference's weights, not yet its computation everywhere: see the
-zoo builders for the differences (stride-2 padding alignment among them).
+With `pad_values=0.0` (the reference's binary padding) and the default
+`stride2_padding="symmetric"`, the loaded zoo model computes the reference's outputs,
+gradients and normalization statistics (`tests/test_reference_equivalence.py`).
 
 # References
     - gushan/ABN, models/vgg_cifar10_binary.py, vgg_abn_cifar10_binary.py,

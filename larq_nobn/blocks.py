@@ -97,14 +97,14 @@ def max_pool(x, *, stride2_padding="symmetric", name):
     """The 3x3 stride-2 max-pool of the ImageNet stems, aligned by `stride2_padding`.
 
     `"symmetric"` is PyTorch's `MaxPool2d(3, 2, 1)` (padding ignored by the maximum),
-    built as a stride-1 `"same"` 3x3 max-pool (layer `name`, centred windows) read at
-    rows and columns 0, 2, 4, ... (a 1x1 stride-2 pool, layer `{name}_subsample`);
-    `"tf_same"` is `MaxPool2D(3, 2, "same")`.
+    built as a stride-1 `"same"` 3x3 max-pool (layer `{name}_windows`, centred
+    windows) read at rows and columns 0, 2, 4, ... (a 1x1 stride-2 pool, layer
+    `name`); `"tf_same"` is `MaxPool2D(3, 2, "same")` (layer `name`).
     """
     if not _symmetric(2, stride2_padding):
         return tf.keras.layers.MaxPool2D(3, 2, padding="same", name=name)(x)
-    x = tf.keras.layers.MaxPool2D(3, 1, padding="same", name=name)(x)
-    return tf.keras.layers.MaxPool2D(1, 2, name=f"{name}_subsample")(x)
+    x = tf.keras.layers.MaxPool2D(3, 1, padding="same", name=f"{name}_windows")(x)
+    return tf.keras.layers.MaxPool2D(1, 2, name=name)(x)
 
 
 def normalize(x, norm, name=None, *, head=False):

@@ -327,6 +327,8 @@ def test_bf_trains_with_adam_and_agc():
     model.compile(
         optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
-    losses = model.fit(x, y, batch_size=32, epochs=20, verbose=0).history["loss"]
+    # 30 epochs: with the PyTorch stride-2 alignment (issue 16) 20 reach 0.82 x the
+    # first loss on this seed, 30 reach 0.51 x.
+    losses = model.fit(x, y, batch_size=32, epochs=30, verbose=0).history["loss"]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-3:]) < 0.8 * losses[0]

@@ -31,9 +31,9 @@ COMMON = (
 )
 OWN_OPTIONS = {
     "BinaryNet": ("binary_classifier_input", "clip_latent_weights"),
-    "ReActNetA": (),
-    "ReActNet18": ("stem", "float_shortcut", "beta_schedule"),
-    "BinaryResNet18": ("head_pool", "clip_latent_weights"),
+    "ReActNetA": ("stride2_padding",),
+    "ReActNet18": ("stem", "float_shortcut", "beta_schedule", "stride2_padding"),
+    "BinaryResNet18": ("head_pool", "clip_latent_weights", "stride2_padding"),
 }
 QUANTIZERS = ("input_quantizer", "kernel_quantizer", "kernel_constraint")
 BUILDERS = (zoo.BinaryNet, zoo.ReActNetA, zoo.ReActNet18, zoo.BinaryResNet18)

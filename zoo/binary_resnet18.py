@@ -97,7 +97,8 @@ def BinaryResNet18(
     instead. 4,326,400 binary weights at width 1. `"abn"` replaces every BN before the
     pooling with `ABN` (momentum 0.1, the reference's) and keeps the head's two plain
     BNs (BatchNorm1d in the ABN reference code); `"none"` deletes every normalization,
-    head included.
+    head included. The head's norms work on a 1x1 map (layers `head_map`, `logits`), so
+    their moving variance is the unbiased one, as BatchNorm1d's.
 
     Its `"bf"` counterpart is designed here from the "BNN - BN = ?" principles: no
     normalization layer; the stem is a ScaledWS full-precision conv + HardTanh; in every

@@ -335,7 +335,9 @@ def help_examples(command, capsys):
     return [shlex.split(line)[1:] for line in lines]
 
 
-@pytest.mark.parametrize("command", [c.__name__.rsplit(".", 1)[-1] for c in cli.COMMANDS])
+@pytest.mark.parametrize(
+    "command", [c.__name__.rsplit(".", 1)[-1].replace("_", "-") for c in cli.COMMANDS]
+)
 def test_every_help_ends_with_examples_that_parse(command, capsys):
     examples = help_examples(command, capsys)
     assert 2 <= len(examples) <= 3

@@ -165,8 +165,9 @@ def test_one_error_names_every_missing_unexpected_and_misshaped_parameter():
         load_reference_weights(model, weights, architecture="binarynet")
     message = str(info.value)
     for part in (
-        "missing: classifier.4.running_var, features.3.weight",
-        "unexpected: features.99.weight",
+        "2 missing: classifier.4.running_var, features.3.weight",
+        "1 unexpected: features.99.weight",
+        "2 mis-shaped: ",
         "features.7.weight (16, 8, 5, 5) (the model needs (16, 8, 3, 3))",
         "classifier.6.weight (10, 65) (the model needs (10, 64))",
     ):

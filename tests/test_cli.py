@@ -214,11 +214,19 @@ def test_train_seeds_then_evaluate(capsys, tmp_path, fashion_dir):
         assert metrics["model"] == "binarynet" and metrics["width_multiplier"] == 0.0625
         accuracies.append(metrics["test_accuracy"])
         losses.append(metrics["test_loss"])
+        # One epoch, validated on the test split: the best epoch is the last.
+        assert (metrics["best_test_accuracy"], metrics["best_epoch"]) == (
+            metrics["test_accuracy"], 1)
+        assert (
+            f"Test accuracy {accuracies[-1]:.4f} (last epoch), best "
+            f"{accuracies[-1]:.4f} (epoch 1)" in out
+        )
     with open(output / "summary.json") as stream:
         summary = json.load(stream)
     assert summary["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
     assert summary["test_accuracy"]["std"] == pytest.approx(np.std(accuracies, ddof=1))
     assert summary["test_loss"]["mean"] == pytest.approx(np.mean(losses))
+    assert summary["best_test_accuracy"]["values"] == pytest.approx(accuracies)
 
     # evaluate prints the same test accuracy as the run wrote (same 64 test samples);
     # without --dataset it reads the dataset from the run's config.json.

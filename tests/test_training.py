@@ -608,6 +608,12 @@ def test_train_interrupt_resume_and_extend(tmp_path, monkeypatch):
         written = json.load(stream)
     assert written["test_accuracy"] == metrics["test_accuracy"]
     assert (written["epochs"], written["seed"]) == (3, 5)
+    # Validated on the test split: the last row is the final test pass, and the best
+    # is the first epoch (1-based) with the largest of the three.
+    accuracies = [r["val_accuracy"] for r in rows]
+    assert written["test_accuracy"] == pytest.approx(accuracies[-1])
+    assert written["best_test_accuracy"] == max(accuracies)
+    assert written["best_epoch"] == accuracies.index(max(accuracies)) + 1
     assert written["params"]["binary"] == 3 * 3 * 4 * 8  # the one binary conv
     assert written["train_seconds"] == pytest.approx(
         sum(r["epoch_seconds"] for r in rows)
@@ -816,3 +822,18 @@ def test_mirrored_strategy_tiny_run(tmp_path, mirrored_strategy):
     metrics = training.train(resumed, resume=True, **run)
     assert metrics["epochs"] == 2
     assert metrics["optimizer_iterations"] == 2 * data.steps_per_epoch
+
+
+def test_best_epoch_is_the_first_with_the_largest_value():
+    from larq_nobn.training.rundir import best_epoch
+
+    rows = [
+        {"epoch": 0, "val_accuracy": 0.5},
+        {"epoch": 1, "val_accuracy": 0.75},
+        {"epoch": 2, "val_accuracy": 0.75},
+        {"epoch": 3, "val_accuracy": 0.625},
+    ]
+    assert best_epoch(rows) == (0.75, 2)
+    assert best_epoch(rows, "accuracy") == (None, None)
+    # A resumed run's log may hold an empty cell (e.g. an interrupted epoch's row).
+    assert best_epoch([{"epoch": 0, "val_accuracy": ""}, *rows[:1]]) == (0.5, 1)

@@ -837,3 +837,36 @@ def test_best_epoch_is_the_first_with_the_largest_value():
     assert best_epoch(rows, "accuracy") == (None, None)
     # A resumed run's log may hold an empty cell (e.g. an interrupted epoch's row).
     assert best_epoch([{"epoch": 0, "val_accuracy": ""}, *rows[:1]]) == (0.5, 1)
+
+
+def test_an_applications_teacher_gets_its_own_preprocessing(monkeypatch):
+    from larq_nobn.training.distill import TeacherInput
+    from larq_nobn.training.models import load_teacher
+
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.float32)
+    student_input = (pixels / 255.0 - np.array(mean)) / np.array(std)
+    # ResNet50's caffe mode from the raw pixels: BGR, minus the ImageNet BGR mean.
+    caffe = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68])
+    layer = TeacherInput(mean, std, "caffe")
+    np.testing.assert_allclose(layer(student_input.astype(np.float32)), caffe, atol=1e-3)
+    assert TeacherInput.from_config(layer.get_config()).get_config() == layer.get_config()
+
+    # load_teacher puts it in front of the application (no download: a stand-in).
+    class Probe(tf.keras.layers.Layer):
+        def call(self, x):
+            return tf.reduce_mean(x, axis=(1, 2))
+
+    def resnet50(weights):
+        assert weights == "imagenet"
+        inputs = tf.keras.Input((4, 4, 3))
+        return tf.keras.Model(inputs, Probe()(inputs))
+
+    monkeypatch.setattr(tf.keras.applications, "ResNet50", resnet50)
+    teacher = load_teacher("keras.applications.ResNet50", mean, std)
+    np.testing.assert_allclose(
+        teacher(student_input.astype(np.float32)), caffe.mean(axis=(1, 2)), atol=1e-3
+    )
+    with pytest.raises(ValueError, match="no known preprocessing.*ResNet50"):
+        load_teacher("keras.applications.EfficientNetB0", mean, std)

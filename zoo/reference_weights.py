@@ -570,12 +570,15 @@ def _check(model, params, ignored, state):
     unexpected = sorted(set(state) - expected)
     shapes = []
     for p in params:
+        shape = tuple(p.variable(model).shape)
+        size = int(np.prod(_part_shape(p, shape)))
+        if p.fold in state and np.size(state[p.fold]) != size:  # a folded bias
+            got = tuple(np.shape(state[p.fold]))
+            shapes.append(f"{p.fold} {got} (the model needs {size} entries)")
         if p.name not in state:
             continue
-        shape = tuple(p.variable(model).shape)
         want = _reference_shape(p, shape)
         got = tuple(np.shape(state[p.name]))
-        size = int(np.prod(_part_shape(p, shape)))
         if (want is not None and got != want) or (
             want is None and int(np.prod(got)) != size
         ):

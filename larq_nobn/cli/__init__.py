@@ -87,6 +87,8 @@ def main(argv=None) -> int:
     except USAGE_ERRORS as error:
         if debug:
             raise
-        return _error(str(error) or type(error).__name__)
+        # A missing dataset's advice in the command line's words (`--data-dir`).
+        message = getattr(error, "cli_message", None) or str(error)
+        return _error(message or type(error).__name__)
     return 0 if status is None else int(status)
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import shlex
 
-from larq_nobn import training, tuning
+from larq_nobn import deploy, training, tuning
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import PROG, examples_epilog
 from larq_nobn.cli.options import (
@@ -87,6 +87,13 @@ def _add_distillation_options(kd):
         "--teacher",
         metavar="MODEL",
         help="teacher: a saved Keras model or keras.applications.NAME",
+    )
+    kd.add_argument(
+        deploy.UNSAFE_FLAG,
+        action="store_true",
+        default=False,
+        help="allow a --teacher or init_weights model with Lambda layers or other "
+        "stored Python code (runs it: only for files you trust)",
     )
     kd.add_argument(
         "--distill-temperature",
@@ -202,12 +209,13 @@ def run(args) -> int:
             config = training.TrainConfig(**{"output": output, **explicit})
         output = config.output
     hint = shlex.join([PROG, "train", "--output", output, "--resume"])
-    training.train(
-        config,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=getattr(args, "verbose", None),
-        resume_hint=hint,
-        run_eagerly=args.run_eagerly,
-    )
+    with deploy.unsafe_loading(args.unsafe_load):
+        training.train(
+            config,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=getattr(args, "verbose", None),
+            resume_hint=hint,
+            run_eagerly=args.run_eagerly,
+        )
     return 0

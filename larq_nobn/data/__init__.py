@@ -94,7 +94,12 @@ from larq_nobn.data.augment import (
     resize_and_center_crop,
     sample_crop_window,
 )
-from larq_nobn.data.errors import CorruptDatasetError, DatasetError, DatasetNotFoundError
+from larq_nobn.data.errors import (
+    CorruptDatasetError,
+    DatasetError,
+    DatasetHelp,
+    DatasetNotFoundError,
+)
 from larq_nobn.data.fashion_mnist import (
     FASHION_MNIST_DIR,
     FASHION_MNIST_ENV,
@@ -121,6 +126,7 @@ __all__ = [
     "IMAGENET_EIGVEC",
     "CENTER_CROP_FRACTION",
     "DatasetError",
+    "DatasetHelp",
     "DatasetNotFoundError",
     "CorruptDatasetError",
     "DatasetInfo",

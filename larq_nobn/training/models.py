@@ -11,6 +11,7 @@ from typing import NamedTuple
 from larq_nobn import zoo
 from larq_nobn._utils import leaf_layers
 from larq_nobn.data import info as dataset_info
+from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import TrainConfig, zoo_agc_settings
 from larq_nobn.training.distill import APPLICATION_PREPROCESSING, Distiller, TeacherInput
 from larq_nobn.training.optim import add_weight_decay, make_optimizer
@@ -144,7 +145,8 @@ def outputs_probabilities(model: tf.keras.Model) -> bool:
 
 def load_teacher(spec: str, mean=None, std=None) -> tf.keras.Model:
     """The teacher of distillation: `keras.applications.NAME` (ImageNet weights) or
-    the path of a saved Keras model.
+    the path of a saved Keras model, loaded with `larq_nobn.deploy.load_keras_model`
+    (safe mode: no stored Python code, unless inside `deploy.unsafe_loading()`).
 
     A `keras.applications` teacher gets its own preprocessing: with the student's
     standardization `mean` and `std`, it takes the student's input and maps it back
@@ -152,8 +154,9 @@ def load_teacher(spec: str, mean=None, std=None) -> tf.keras.Model:
     caffe mode). A saved model gets the student's input as it is.
 
     # Raises
-        ValueError: No such `tf.keras.applications` model, or one without a known
-            preprocessing (`APPLICATION_PREPROCESSING`).
+        ValueError: No such `tf.keras.applications` model, one without a known
+            preprocessing (`APPLICATION_PREPROCESSING`), or (`DeployError`) an
+            unreadable, corrupt or unsafe model file.
         FileNotFoundError: No such file.
     """
     prefix = "keras.applications."
@@ -178,7 +181,7 @@ def load_teacher(spec: str, mean=None, std=None) -> tf.keras.Model:
         return tf.keras.Model(inputs, application(pixels), name=f"{name}_teacher")
     if not os.path.exists(spec):
         raise FileNotFoundError(f"Teacher model {spec!r} does not exist.")
-    return tf.keras.models.load_model(spec, compile=False)
+    return load_keras_model(spec)
 
 
 
@@ -222,7 +225,7 @@ def make_student(
             raise FileNotFoundError(
                 f"init_weights {config.init_weights!r} does not exist."
             )
-        source = tf.keras.models.load_model(config.init_weights, compile=False)
+        source = load_keras_model(config.init_weights)
         copy_weights_by_name(source, student)
         del source
     return student

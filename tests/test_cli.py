@@ -112,7 +112,9 @@ def test_help_texts(capsys):
 
 def test_every_subcommand_is_registered():
     commands = set(cli.build_parser()._subparsers._group_actions[0].choices)
-    assert commands == {"train", "evaluate", "recipes", "convert", "benchmark", "tune"}
+    assert commands == {
+        "train", "evaluate", "recipes", "convert", "benchmark", "tune", "import-weights"
+    }
 
 
 @pytest.mark.parametrize(

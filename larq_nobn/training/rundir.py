@@ -179,8 +179,9 @@ def read_log(path: str) -> list[dict]:
 
 def best_epoch(rows: list[dict], key: str = "val_accuracy"):
     """The best `key` over the epochs of a log and the epoch (1-based) that first
-    reached it, as the references report their best test accuracy (gushan/ABN and
-    VITA-Group/BNN_NoBN keep `best_prec1` over the epochs' test passes).
+    reached it, as the references report their best test accuracy (the maximum over
+    the epochs' test passes: `best_prec1` in gushan/ABN main_binary.py,
+    `best_top1_acc` in VITA-Group/BNN_NoBN train.py).
 
     # Arguments
         rows: Rows of `read_log`.

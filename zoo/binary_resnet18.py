@@ -152,8 +152,8 @@ def BinaryResNet18(
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `init` or `norm`, `pad_values`, `head_pool`, `pooling` or
-            `classifier_activation`, an invalid `input_shape`, `num_classes` or
+        ValueError: for an unknown `init`, `norm`, `pad_values`, `head_pool`, `pooling`
+            or `classifier_activation`, an invalid `input_shape`, `num_classes` or
             `width_multiplier`, or `weights` that do not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.

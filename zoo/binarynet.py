@@ -337,8 +337,8 @@ def BinaryNet(
         features, with `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `init` or `norm`, a non-positive `width_multiplier`, a
-            `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
+        ValueError: for an unknown `init` or `norm`, a non-positive `width_multiplier`,
+            a `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
             `pooling` or `classifier_activation`, or `weights` that do not fit.
         TypeError: More positional arguments than the deprecated positional form
             (`norm, input_shape, num_classes, width_multiplier, pad_values, name`, which

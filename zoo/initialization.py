@@ -1,4 +1,4 @@
-"""The initialization of the authors' PyTorch code, for the zoo builders' `init` keyword.
+"""The initialization of the authors' PyTorch code, for the zoo builders' `init`.
 
 Every zoo builder takes `init="reference"` (the default) or `init="keras"`:
 
@@ -96,7 +96,8 @@ def torch_bias_uniform(fan_in):
 
 
 def bnn_nobn_uniform():
-    """U(0, 1e-3): VITA-Group/BNN_NoBN's binary conv weights, `torch.rand(shape) * 0.001`.
+    """U(0, 1e-3): VITA-Group/BNN_NoBN's binary conv weights,
+    `torch.rand(shape) * 0.001`.
 
     # Returns
         A `RandomUniform(0, 1e-3)` initializer.
@@ -150,7 +151,8 @@ def reinitialize(model, scheme):
     Binary layers (a `kernel_quantizer`) take the scheme's binary kernel initializer;
     other convolutions and dense layers `torch_default_uniform`, their biases
     `torch_bias_uniform`. Each layer's initializer attribute is set too, so its
-    config (and a saved model) names what drew its weights. Other weights are left alone.
+    config (and a saved model) names what drew its weights. Other weights are left
+    alone.
 
     # Arguments
         model: A built `tf.keras.Model`.

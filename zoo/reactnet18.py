@@ -181,9 +181,10 @@ def ReActNet18(
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `init` or `norm`, `stem`, `pad_values`, `beta_schedule`,
-            `pooling` or `classifier_activation`, an invalid `input_shape`,
-            `num_classes` or `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `norm`, `stem`, `pad_values`,
+            `beta_schedule`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do
+            not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 

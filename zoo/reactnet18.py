@@ -13,6 +13,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import (
     CIFAR_AGC_CLIP_FACTOR,
     CIFAR_INPUT_SHAPE,
@@ -114,6 +115,7 @@ def ReActNet18(
     stem=None,
     float_shortcut=False,
     beta_schedule="reference",
+    init="reference",
 ):
     """ReActNet-18: the Bi-Real Net / ReActNet-18 layout used by "BNN - BN = ?" on CIFAR.
 
@@ -169,15 +171,20 @@ def ReActNet18(
         float_shortcut: Full-precision shortcut convs (Bi-Real Net) instead of the
             reference's binary-weight ones.
         beta_schedule: `"bf"` only: one of `BETA_SCHEDULES` (see `reactnet18_betas`).
+        init: `"reference"` (default): the initialization of the reference code,
+            VITA-Group/BNN_NoBN's: binary convs U(0, 1e-3), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"bnn_nobn"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `stem`, `pad_values`, `beta_schedule`,
-            `pooling` or `classifier_activation`, an invalid `input_shape`,
-            `num_classes` or `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `norm`, `stem`, `pad_values`,
+            `beta_schedule`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do
+            not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 
@@ -187,6 +194,7 @@ def ReActNet18(
         - [BNN - BN = ?](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
+    initialize = initializer(init, "bnn_nobn")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
@@ -214,9 +222,11 @@ def ReActNet18(
     name = name or f"reactnet18_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
 def _stem(x, filters, norm, stem):

@@ -135,7 +135,7 @@ def test_every_subcommand_is_registered():
             ["evaluate", "/nonexistent/model.keras", "--dataset", "fashion_mnist"],
             "exist",
         ),
-        (["evaluate", "/nonexistent/model.keras"], "--dataset is required"),
+        (["evaluate", "/nonexistent/model.keras"], "model file not found"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -146,6 +146,14 @@ def test_bad_input_exits_2_with_one_line(argv, fragment, capsys, tmp_path):
     assert code == 2
     assert fragment in err
     assert "Traceback" not in err
+
+
+def test_evaluate_without_dataset_or_config_json(capsys, tmp_path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not read: the dataset is checked first")
+    code, _, err = run_main(["evaluate", str(model)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"--dataset is required: there is no config.json next to {str(model)!r}" in err
 
 
 def test_unwritable_or_bad_output_directory(capsys, tmp_path):

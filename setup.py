@@ -29,6 +29,7 @@ setup(
         "tensorboard",
         "matplotlib",
         "tqdm",
+        "psutil",  # the run lock tells a live holder from a stale one
     ],
     extras_require={
         "test": ["pytest", "ruff"],

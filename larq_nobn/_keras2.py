@@ -45,3 +45,32 @@ def ensure_keras2():
             "TensorFlow was imported before larq_nobn with Keras 3 as `tf.keras` "
             f"(tf.keras.layers.Layer comes from {layer_module!r}). " + _FIX
         )
+    build_restored_layers_in_their_name_scope()
+
+
+def build_restored_layers_in_their_name_scope():
+    """Makes tf-keras build a layer restored from a `.keras` file in its name scope.
+
+    tf-keras builds a restored layer with `build_from_config`, outside the name scope
+    that `__call__` opens, so the variables of custom layers (larq's and larq_nobn's)
+    lose their `layer/` prefix: every quantized conv's kernel is `kernel:0`, the
+    optimizer's slots for them are all `m/kernel`, and `model.save("x.h5")` of such a
+    model fails on the duplicate names ("name already exists"). Building in the scope
+    gives the restored variables the names of the original model. Idempotent.
+    """
+    import functools
+
+    import tensorflow as tf
+
+    layer_class = tf.keras.layers.Layer
+    original = layer_class.build_from_config
+    if getattr(original, "_in_name_scope", False):
+        return
+
+    @functools.wraps(original)
+    def build_from_config(self, config):
+        with tf.name_scope(self.name):
+            return original(self, config)
+
+    build_from_config._in_name_scope = True
+    layer_class.build_from_config = build_from_config

@@ -1,4 +1,5 @@
-"""Atomic file output: every file larq-nobn writes goes through here.
+"""Atomic file output: every file larq-nobn writes goes through here (and `read_json`,
+which reads the JSON files it wrote, naming a corrupt one).
 
 A file is written to a temporary file in its destination directory, flushed to disk
 and moved over the destination with `os.replace`, so a crash at any point leaves either
@@ -18,7 +19,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "copy_atomic", "fsync_directory", "write_atomic", "write_json"]
+__all__ = [
+    "atomic_path",
+    "copy_atomic",
+    "fsync_directory",
+    "read_json",
+    "write_atomic",
+    "write_json",
+]
 
 
 def fsync_directory(directory) -> None:
@@ -120,3 +128,22 @@ def copy_atomic(source, destination) -> str:
     with atomic_path(destination) as temporary:
         shutil.copyfile(source, temporary)
     return os.fspath(destination)
+
+
+def read_json(path):
+    """The JSON value in the file `path`.
+
+    # Raises
+        FileNotFoundError: No such file.
+        ValueError: Not JSON (a damaged or hand-edited file); the message names the
+            file and the position.
+    """
+    with open(path, encoding="utf-8") as stream:
+        text = stream.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not valid JSON ({error.msg} at line {error.lineno} "
+            f"column {error.colno}): it is damaged; restore it or start again."
+        ) from None

@@ -28,10 +28,18 @@ A search writes into its output directory:
   `larq-nobn train` options that set them and the best `TrainConfig` as a dict
   (`TrainConfig.from_dict(...)` gives it back).
 
-A trial's objective value is keras-tuner's: the best value over its epochs. Trials
-validate on the validation split when `config.validation_split > 0`, else on the test
-split (what `training.train` reports); set a validation split to keep the test split
-out of the choice of hyperparameters.
+A trial is a `training.train` run of its config (the base config with the trial's
+values; Hyperband's trials with its number of epochs) in its keras-tuner folder
+(`keras_tuner/trial_*`: `config.json`, `log.csv`, `model.keras`, `metrics.json`, ...;
+its checkpoints are removed once it is complete), with the same seed, data, batches and
+learning-rate schedule as `larq-nobn train --recipe OUTPUT/best_hyperparameters.json`,
+so that retraining the best configuration gives the best trial's score again. A
+trial's objective value is its last epoch's (the final model's, which is what a
+retrain reports), not the best over its epochs. Trials validate on the validation
+split when `config.validation_split > 0`, else on the test split (what
+`training.train` reports); set a validation split to keep the test split out of the
+choice of hyperparameters. Hyperband's trials do not continue from the weights of an
+earlier trial: each trains from scratch for its epochs.
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from larq_nobn import files, training
+from larq_nobn.training.lock import RunLock
+from larq_nobn.training.loop import RunOptions, train_single
+from larq_nobn.training.rundir import read_log
+from larq_nobn.tuners import SearchInterrupted, make_tuner
 
 import keras_tuner as kt
 import tensorflow as tf
@@ -58,8 +70,10 @@ __all__ = [
     "TUNERS",
     "Choice",
     "LogUniform",
+    "SearchInterrupted",
     "TrainHyperModel",
     "TuneResult",
+    "check_project_files",
     "read_best_config",
     "read_search",
     "search_space",
@@ -267,6 +281,29 @@ class TrainHyperModel(kt.HyperModel):
         tf.keras.utils.set_random_seed(config.seed)
         return training.compile_model(config, self.data).model
 
+    def train_trial(self, hp, output, verbose=None, resume_hint=None) -> dict:
+        """Trains a trial as `training.train` trains its config, in `output`.
+
+        # Arguments
+            hp: The trial's hyperparameters (Hyperband's `tuner/epochs` sets the
+                epochs).
+            output: The trial's run directory.
+            verbose: Keras verbosity.
+            resume_hint: The command that resumes the search, for an interruption.
+
+        # Returns
+            The last epoch's `loss`, `accuracy`, `val_loss` and `val_accuracy` (as in
+            `log.csv`): what a retrain of the trial's config ends with.
+        """
+        config = self.trial_config(hp).replace(output=output)
+        if "tuner/epochs" in hp.values:
+            config = config.replace(epochs=int(hp.values["tuner/epochs"]))
+        options = RunOptions(data=self.data, verbose=verbose, resume_hint=resume_hint)
+        train_single(config, options, overwrite=True)
+        shutil.rmtree(os.path.join(output, "checkpoints"), ignore_errors=True)
+        last = read_log(os.path.join(output, "log.csv"))[-1]
+        return {name: float(last[name]) for name in OBJECTIVES if name in last}
+
 
 # ======================================================================================
 # Search
@@ -355,9 +392,13 @@ def read_search(output: str) -> dict:
             f"Nothing to resume in {output!r}: it has no {SEARCH_FILE} of a larq-nobn "
             "search."
         )
-    with open(path) as stream:
-        settings = json.load(stream)
-    settings["config"] = training.TrainConfig.from_dict(settings["config"])
+    settings = files.read_json(path)
+    try:
+        settings["config"] = training.TrainConfig.from_dict(settings["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path!r} is not the {SEARCH_FILE} of a larq-nobn search ({error!r})."
+        ) from None
     return settings
 
 
@@ -413,6 +454,20 @@ def _check_resumable(output, settings):
         )
 
 
+def check_project_files(output: str):
+    """Reads every JSON file of the keras-tuner project in `output` (`oracle.json`,
+    each `trial_*/trial.json`), so that a damaged one is named before keras-tuner
+    fails on it without saying which.
+
+    # Raises
+        ValueError: A file that is not JSON; the message names it.
+    """
+    for root, _, names in sorted(os.walk(os.path.join(output, PROJECT_NAME))):
+        for name in sorted(names):
+            if name.endswith(".json"):
+                files.read_json(os.path.join(root, name))
+
+
 def _prepare_output(output, settings, resume, overwrite):
     if resume and overwrite:
         raise ValueError("`resume` and `overwrite` exclude each other.")
@@ -432,33 +487,6 @@ def _prepare_output(output, settings, resume, overwrite):
         for name in (SEARCH_FILE, BEST_FILE, TRIALS_FILE):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(output, name))
-
-
-def _make_tuner(name, hypermodel, config, objective, max_trials, output):
-    common = dict(
-        hypermodel=hypermodel,
-        objective=kt.Objective(objective, OBJECTIVES[objective]),
-        seed=config.seed,
-        directory=output,
-        project_name=PROJECT_NAME,
-        overwrite=False,  # reload the project when there is one: resume
-        distribution_strategy=(
-            training.make_strategy(config.strategy)
-            if config.strategy != "default"
-            else None
-        ),
-    )
-    if name == "random":
-        return kt.RandomSearch(max_trials=max_trials, **common)
-    if name == "bayesian":
-        return kt.BayesianOptimization(max_trials=max_trials, **common)
-    # Hyperband sets each trial's epochs (up to config.epochs) itself; keep sweeping
-    # brackets until max_trials trials ran.
-    tuner = kt.Hyperband(
-        max_epochs=config.epochs, hyperband_iterations=math.inf, **common
-    )
-    tuner.oracle.max_trials = max_trials
-    return tuner
 
 
 def _trial_rows(oracle, space, epochs):
@@ -555,28 +583,51 @@ def tune(
         ValueError: An unknown tuner, objective or hyperparameter, a bad range or
             `max_trials`, an output directory with another search in it, settings
             that differ from the resumed search's, tuner `bayesian` without scipy and
-            scikit-learn, ...
+            scikit-learn, settings that need more memory than there is
+            (`training.check_memory`, for every searched width), ...
         FileNotFoundError: Nothing to resume, or missing data.
+        OutputLockedError: A live run or search holds `output` (`training.RunLock`).
+        TrainingInterrupted: SIGINT / SIGTERM stopped a trial (a `SearchInterrupted`;
+            `resume=True` runs that trial again).
         RuntimeError: No trial completed (keras-tuner's errors are in its message).
     """
     _check_settings(config, tuner, max_trials, objective)
     space = search_space(config, params)
     output = config.output if output is None else os.fspath(output)
     config = config.replace(output=output)
+    for width in space.get("width_multiplier", Choice((None,))).values:
+        training.check_memory(config.replace(width_multiplier=width or config.width_multiplier))
     settings = _search_settings(config, space, tuner, objective, max_trials)
-    _prepare_output(output, settings, resume, overwrite)
-    files.write_json(os.path.join(output, SEARCH_FILE), settings)
+    lock = RunLock(output)
+    try:
+        with lock:
+            _prepare_output(output, settings, resume, overwrite)
+            check_project_files(output)
+            data = training.load_data(config)  # before search.json: no trace if missing
+            files.write_json(os.path.join(output, SEARCH_FILE), settings)
+            return _search(config, space, data, tuner, objective, max_trials, verbose)
+    except BaseException:
+        # A search that failed before it started leaves no trace in a new folder.
+        if lock.created and not os.path.exists(os.path.join(output, SEARCH_FILE)):
+            shutil.rmtree(output, ignore_errors=True)
+        raise
 
-    data = training.load_data(config)
+
+def _search(config, space, data, tuner, objective, max_trials, verbose) -> TuneResult:
+    """Runs the search of `tune` and writes its results."""
+    output = config.output
     hypermodel = TrainHyperModel(config, space, data)
-    search = _make_tuner(tuner, hypermodel, config, objective, max_trials, output)
-    verbose = training.verbosity(verbose)
-    search.search(
-        data.train,
-        validation_data=data.validation if data.validation is not None else data.test,
+    search = make_tuner(
+        tuner,
+        hypermodel,
+        kt.Objective(objective, OBJECTIVES[objective]),
+        max_trials=max_trials,
+        seed=config.seed,
         epochs=config.epochs,
-        verbose=verbose,
+        directory=output,
+        project_name=PROJECT_NAME,
     )
+    search.search(verbose=training.verbosity(verbose))
 
     oracle = search.oracle
     rows = _trial_rows(oracle, space, config.epochs)
@@ -591,7 +642,10 @@ def tune(
         )
     best = oracle.get_best_trials(1)[0]
     best_values = hypermodel.values(best.hyperparameters.copy())
-    best_config = config.replace(**best_values, output=os.path.join(output, "best"))
+    epochs = int(best.hyperparameters.values.get("tuner/epochs", config.epochs))
+    best_config = config.replace(
+        **best_values, epochs=epochs, output=os.path.join(output, "best")
+    )
     result = TuneResult(
         best_values=best_values,
         best_score=float(best.score),

@@ -200,12 +200,15 @@ def test_one_error_names_every_missing_unexpected_and_misshaped_parameter():
     weights["features.99.weight"] = np.zeros(3)
     weights["features.7.weight"] = np.zeros((16, 8, 5, 5))
     weights["classifier.6.weight"] = np.zeros((10, 65))
+    weights["features.0.bias"] = np.zeros(5)  # folded into stem_norm's moving mean
     with pytest.raises(ValueError) as info:
         load_reference_weights(model, weights, architecture="binarynet")
     message = str(info.value)
     for part in (
-        "missing: classifier.4.running_var, features.3.weight",
-        "unexpected: features.99.weight",
+        "2 missing: classifier.4.running_var, features.3.weight",
+        "1 unexpected: features.99.weight",
+        "3 mis-shaped: ",
+        "features.0.bias (5,) (the model needs 8 entries)",
         "features.7.weight (16, 8, 5, 5) (the model needs (16, 8, 3, 3))",
         "classifier.6.weight (10, 65) (the model needs (10, 64))",
     ):

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 
 from larq_nobn import cli, training, tuning
 
@@ -54,13 +55,13 @@ def run_main(argv, capsys):
 def fits(monkeypatch):
     """Records the hyperparameter values of every trial that trains."""
     calls = []
-    fit = tuning.TrainHyperModel.fit
+    train_trial = tuning.TrainHyperModel.train_trial
 
-    def counting_fit(self, hp, model, *args, **kwargs):
+    def counting_train_trial(self, hp, *args, **kwargs):
         calls.append(dict(hp.values))
-        return fit(self, hp, model, *args, **kwargs)
+        return train_trial(self, hp, *args, **kwargs)
 
-    monkeypatch.setattr(tuning.TrainHyperModel, "fit", counting_fit)
+    monkeypatch.setattr(tuning.TrainHyperModel, "train_trial", counting_train_trial)
     return calls
 
 
@@ -271,16 +272,18 @@ def test_tune_resume_with_more_trials_runs_only_extra_ones(searched, tmp_path, f
 
 
 def test_tune_reruns_an_interrupted_trial_on_resume(tmp_path, monkeypatch):
-    fit = tuning.TrainHyperModel.fit
+    train_trial = tuning.TrainHyperModel.train_trial
     calls = []
 
-    def interrupted_fit(self, hp, model, *args, **kwargs):
+    def interrupted_train_trial(self, hp, *args, **kwargs):
         calls.append(dict(hp.values))
         if len(calls) == 2:  # Ctrl-C during the second trial
             raise KeyboardInterrupt
-        return fit(self, hp, model, *args, **kwargs)
+        return train_trial(self, hp, *args, **kwargs)
 
-    monkeypatch.setattr(tuning.TrainHyperModel, "fit", interrupted_fit)
+    monkeypatch.setattr(
+        tuning.TrainHyperModel, "train_trial", interrupted_train_trial
+    )
     config = training.TrainConfig(**TINY, output=str(tmp_path))
     params = {"learning_rate": (1e-4, 1e-2)}
     with pytest.raises(KeyboardInterrupt):
@@ -310,3 +313,52 @@ def test_tune_hyperband_stops_at_max_trials(tmp_path, fits):
     assert row["status"] == "COMPLETED" and row["epochs"] == "1"
     assert row["norm"] in ("bn", "bf")
     assert read_best(output)["values"] == {"norm": row["norm"]}
+
+
+def test_tune_winner_retrains_to_its_trial_score(tmp_path):
+    """A trial is the run that `larq-nobn train --recipe best_hyperparameters.json`
+    repeats: same seed, batches, augmentation and schedule, scored by its last epoch."""
+    output = str(tmp_path / "search")
+    argv = ["tune", "--norm", "bf", "--width-multiplier", "0.0625", "--epochs", "2",
+            "--batch-size", "64", "--max-train-samples", "128", "--augment",
+            "--max-test-samples", "128", "--verbose", "0", "--max-trials", "1",
+            "--search", "learning_rate", "--seed", "3", "-o", output]  # fmt: skip
+    assert cli.main(argv) == 0
+    best = read_best(output)
+    recipe = os.path.join(output, tuning.BEST_FILE)
+    assert cli.main(["train", "--recipe", recipe, "--verbose", "0"]) == 0
+    retrain = os.path.join(output, "best")
+    with open(os.path.join(retrain, "metrics.json")) as stream:
+        metrics = json.load(stream)
+    assert metrics["test_accuracy"] == pytest.approx(best["score"], abs=1e-6)
+    trial = os.path.join(output, tuning.PROJECT_NAME, f"trial_{best['trial_id']}")
+    trial_rows = training.read_log(os.path.join(trial, "log.csv"))
+    retrain_rows = training.read_log(os.path.join(retrain, "log.csv"))
+    assert len(trial_rows) == len(retrain_rows) == 2
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        expected = [row[key] for row in trial_rows]
+        assert [row[key] for row in retrain_rows] == pytest.approx(expected, abs=1e-6)
+    assert trial_rows[-1]["val_accuracy"] == best["score"]  # the last epoch's
+
+
+def test_tune_stops_when_a_trial_is_interrupted(tmp_path, monkeypatch):
+    # keras-tuner counts an exception in a trial as a failed trial and goes on; a
+    # signal must stop the search instead.
+    def interrupted(self, hp, output, verbose=None, resume_hint=None):
+        raise training.TrainingInterrupted(signal.SIGTERM, "x", 0, output, resume_hint)
+
+    monkeypatch.setattr(tuning.TrainHyperModel, "train_trial", interrupted)
+    config = training.TrainConfig(**TINY, output=str(tmp_path))
+    with pytest.raises(training.TrainingInterrupted) as caught:
+        tuning.tune(config, max_trials=2, params=["learning_rate"], verbose=0)
+    assert caught.value.exit_code == 143
+    message = str(caught.value)
+    assert "SIGTERM during trial 0" in message
+    assert message.endswith(f"larq-nobn tune --output {tmp_path} --resume")
+
+
+def test_tune_into_a_folder_held_by_a_run_exits_2(tmp_path, capsys):
+    with training.RunLock(str(tmp_path)):
+        code, _, err = run_main(["tune", *TINY_ARGS, "-o", str(tmp_path)], capsys)
+    assert code == 2 and "in use by another run" in err
+    assert os.listdir(tmp_path) == []

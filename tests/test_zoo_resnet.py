@@ -79,11 +79,14 @@ def tiny_models():
     for i, variant in enumerate(VARIANTS):
         for j, norm in enumerate(NORMS):
             tf.keras.utils.set_random_seed(4 * i + j)
+            # Keras' Glorot kernels: mixed signs, so the conversion checks see generic
+            # binary kernels (the reference init starts every ReActNet-18 kernel at +1).
             model = build(
                 variant,
                 norm=norm,
                 input_shape=TINY_SHAPE,
                 width_multiplier=TINY_WIDTH[variant],
+                init="keras",
             )
             randomize_non_kernel_weights(model, seed=4 * i + j)
             models[variant, norm] = model

@@ -20,6 +20,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import (
     CIFAR_AGC_CLIP_FACTOR,
     CIFAR_INPUT_SHAPE,
@@ -78,6 +79,7 @@ def BinaryResNet18(
     head_pool="reference",
     clip_latent_weights=False,
     stride2_padding="symmetric",
+    init="reference",
 ):
     """The ABN paper's CIFAR ResNet-18 (BinaryNet.pytorch `resnet_binary`, depth 18).
 
@@ -148,16 +150,20 @@ def BinaryResNet18(
             PyTorch reference (first window one row / column before the input);
             `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
             only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            gushan/ABN's `init_model`: binary convs N(0, 2/fan_out), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"binarynet_resnet"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `pad_values`, `head_pool`,
-            `stride2_padding`, `pooling` or
-            `classifier_activation`, an invalid `input_shape`, `num_classes` or
-            `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `pad_values`,
+            `head_pool`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do not
+            fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 
@@ -167,6 +173,7 @@ def BinaryResNet18(
         - [Attention-based BN](https://doi.org/10.3390/e27060645)
     """
     check_norm(norm)
+    initialize = initializer(init, "binarynet_resnet")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
@@ -195,9 +202,11 @@ def BinaryResNet18(
     name = name or f"binary_resnet18_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(_head(x, norm, num_classes, head_pool), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
 def _head(x, norm, num_classes, head_pool):

@@ -18,26 +18,33 @@ architecture:
 
 - `.h5` / `.hdf5`: `model.save_weights("x.h5")` or `model.save("x.h5")` (Keras' HDF5
   format, which stores each layer's weights under the layer's name);
-- `.keras`: a whole saved model, e.g. the `model.keras` of a `larq-nobn train` run.
+- `.weights.h5`: `model.save_weights("x.weights.h5")` (tf-keras' newer layout, which
+  stores each layer under its class and position, `layers/quant_conv2d_1`, instead of
+  its name: the layers are matched by that path, see `weights_paths`);
+- `.keras`: a whole saved model, e.g. the `model.keras` of a `larq-nobn train` run
+  (loaded in safe mode: no Lambda layers, see `larq_nobn.deploy.load_keras_model`).
 
 Every layer with weights of the new model takes the weights of the layer of the same
 name in the file, with the same number and shapes; a layer missing from the file, or
 one whose shapes differ, raises a `ValueError` that names it. With `include_top=True`
 the file must also hold nothing else; with `include_top=False` its head (the layers
-the feature extractor lacks) is left out. Keras 3's `.weights.h5` layout keys weights
-by class and position, not by layer name, and is refused.
+the feature extractor lacks) is left out.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 
 from larq_nobn._utils import leaf_layers
 from larq_nobn.checks import check_choice, check_input_shape
+from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.layers import no_weight_clip_warning
 
 import h5py
 import tensorflow as tf
+from tf_keras.src.saving import saving_lib
+from tf_keras.src.utils.generic_utils import to_snake_case
 
 __all__ = [
     "CLASSIFIER_ACTIVATIONS",
@@ -50,6 +57,7 @@ __all__ = [
     "model_input",
     "read_weights",
     "top_output",
+    "weights_paths",
 ]
 
 #: The accepted values of `classifier_activation`: `None` returns logits.
@@ -143,8 +151,11 @@ def top_output(logits, classifier_activation):
     return logits
 
 
-def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
-    """The `tf.keras.Model` from `inputs` to `outputs`, with `weights` loaded.
+def finish_model(
+    inputs, outputs, name, *, weights=None, include_top=True, initialize=None
+):
+    """The `tf.keras.Model` from `inputs` to `outputs`, initialized, with `weights`
+    loaded.
 
     # Arguments
         inputs: The model's inputs (from `model_input`).
@@ -153,6 +164,8 @@ def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
         weights: `None` or the path of a weights file (see the module docstring).
         include_top: Whether the model has its head (the file must then have nothing
             the model lacks).
+        initialize: `None` or a function that re-initializes the model in place
+            before `weights` are loaded (see `larq_nobn.zoo.initialization`).
 
     # Returns
         The model.
@@ -162,6 +175,8 @@ def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
         ValueError: A file of another format, or weights that do not fit.
     """
     model = tf.keras.Model(inputs, outputs, name=name)
+    if initialize is not None:
+        initialize(model)
     if weights is not None:
         load_weights_by_name(model, weights, allow_unused=not include_top)
     return model
@@ -179,37 +194,108 @@ def _h5_weights(group):
     return stored
 
 
+def _keras_store_weights(file) -> dict:
+    """`{path: [arrays]}` of tf-keras' `.weights.h5` layout (`"layers/abn_1/vars/0"`)."""
+    stored = {}
+
+    def visit(name, node):
+        if isinstance(node, h5py.Group) and (name == "vars" or name.endswith("/vars")):
+            arrays = [node[str(i)][()] for i in range(len(node))]
+            if arrays:
+                stored[posixpath.dirname(name)] = arrays
+
+    file.visititems(visit)
+    return stored
+
+
 def read_weights(path) -> dict:
-    """The weights a file holds, by layer name: `{name: [numpy arrays]}` in the order
-    of the layer's `weights`.
+    """The weights a file holds: `{key: [numpy arrays]}`, keyed by layer name (HDF5
+    files of `save_weights("x.h5")` or `save("x.h5")`, `.keras` models) or, for the
+    `.weights.h5` format, by the path under which tf-keras stores a layer (class
+    and position, e.g. `"layers/quant_conv2d_1"`; see `weights_paths`).
 
     # Arguments
-        path: An HDF5 file of `save_weights` or `save`, or a `.keras` model.
+        path: An HDF5 file of `save_weights` or `save`, or a `.keras` model (loaded in
+            safe mode: see `larq_nobn.deploy.load_keras_model`).
 
     # Raises
         FileNotFoundError: No such file.
-        ValueError: A file in another format.
+        ValueError: A file in another format, or a corrupt or unsafe one; the message
+            names the file.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No weights file {path!r}.")
     if path.endswith(".keras"):
         with no_weight_clip_warning():
-            model = tf.keras.models.load_model(path, compile=False)
+            model = load_keras_model(path)
         return {layer.name: layer.get_weights() for layer in leaf_layers(model) if layer.weights}
     if path.endswith((".h5", ".hdf5")):
-        with h5py.File(path, "r") as file:
-            group = file["model_weights"] if "model_weights" in file else file
-            if "layer_names" in group.attrs:
-                return _h5_weights(group)
+        try:
+            with h5py.File(path, "r") as file:
+                group = file["model_weights"] if "model_weights" in file else file
+                if "layer_names" in group.attrs:
+                    return _h5_weights(group)
+                if "layers" in file:
+                    return _keras_store_weights(file)
+        except (OSError, KeyError) as error:
+            raise ValueError(f"Cannot read weights file {path!r} (corrupt?): {error}") from None
     raise ValueError(
-        f"Cannot read weights by layer name from {path!r}: expected a Keras HDF5 file "
-        f"(model.save_weights('x.h5') or model.save('x.h5')) or a saved '.keras' model."
+        f"Cannot read weights from {path!r}: expected a Keras HDF5 file "
+        "(model.save_weights('x.h5'), model.save_weights('x.weights.h5') or "
+        "model.save('x.h5')) or a saved '.keras' model."
     )
 
 
+def weights_paths(model) -> dict:
+    """`{path: layer}`: where tf-keras' `.weights.h5` format stores the own variables
+    of each layer of `model` that has some. The paths follow tf-keras' saving walk:
+    attribute names, and in lists the snake-cased class name numbered by position
+    (`layers/abn`, `layers/abn_1`, ...)."""
+    paths, visited = {}, set()
+
+    def visit(trackable, path):
+        if id(trackable) in visited:
+            return
+        visited.add(id(trackable))
+        if isinstance(trackable, tf.keras.layers.Layer) and _own_variables(trackable):
+            paths[path] = trackable
+        for attribute, child in saving_lib._walk_trackable(trackable):
+            if saving_lib._is_keras_trackable(child):
+                visit(child, posixpath.join(path, attribute))
+            elif isinstance(child, (list, dict, tuple, set)):
+                items = list(child.values()) if isinstance(child, dict) else child
+                used = {}
+                for item in items:
+                    if not saving_lib._is_keras_trackable(item) or id(item) in visited:
+                        continue
+                    name = to_snake_case(type(item).__name__)
+                    used[name] = used.get(name, -1) + 1
+                    suffix = f"_{used[name]}" if used[name] else ""
+                    visit(item, posixpath.join(path, attribute, name + suffix))
+
+    visit(model, "")
+    return paths
+
+
+def _own_variables(layer) -> list:
+    return list(layer._trainable_weights) + list(layer._non_trainable_weights)
+
+
+def _targets(model, stored) -> dict:
+    """`{key: (layer name, variables)}` of `model` in the keys of `stored`."""
+    if all("/" in key for key in stored):  # tf-keras' .weights.h5 layout
+        return {
+            key: (layer.name, _own_variables(layer))
+            for key, layer in weights_paths(model).items()
+        }
+    layers = [layer for layer in leaf_layers(model) if layer.weights]
+    return {layer.name: (layer.name, layer.weights) for layer in layers}
+
+
 def load_weights_by_name(model, path, *, allow_unused=False):
-    """Loads the weights of the file at `path` into the layers of the same name.
+    """Loads the weights of the file at `path` into the layers of the same name (the
+    same tf-keras path for a `.weights.h5` file, which stores no names).
 
     # Arguments
         model: The model to write.
@@ -227,28 +313,30 @@ def load_weights_by_name(model, path, *, allow_unused=False):
             lacks; the message names the layer.
     """
     stored = read_weights(path)
-    layers = [layer for layer in leaf_layers(model) if layer.weights]
-    for layer in layers:
-        if layer.name not in stored:
+    targets = _targets(model, stored)
+    for key, (name, variables) in targets.items():
+        stored_as = f" (stored as {key!r})" if key != name else ""
+        if key not in stored:
             raise ValueError(
-                f"Weights file {path!r} has no weights for layer {layer.name!r} of "
+                f"Weights file {path!r} has no weights for layer {name!r}{stored_as} of "
                 f"model {model.name!r}: it was saved from another architecture."
             )
-        expected = [tuple(w.shape) for w in layer.weights]
-        found = [tuple(a.shape) for a in stored[layer.name]]
+        expected = [tuple(w.shape) for w in variables]
+        found = [tuple(a.shape) for a in stored[key]]
         if expected != found:
             raise ValueError(
-                f"Layer {layer.name!r} of model {model.name!r} has weights of shapes "
+                f"Layer {name!r}{stored_as} of model {model.name!r} has weights of shapes "
                 f"{expected}, but {path!r} holds {found} for it: it was saved from "
                 "another architecture (width, classes, input channels, norm, ...)."
             )
-    unused = sorted(set(stored) - {layer.name for layer in layers})
+    unused = sorted(k for k in set(stored) - set(targets) if not k.startswith("optimizer"))
     if unused and not allow_unused:
         raise ValueError(
             f"Weights file {path!r} has weights for layer {unused[0]!r}, which model "
             f"{model.name!r} lacks ({len(unused)} such layer(s)): it was saved from "
             "another architecture."
         )
-    for layer in layers:
-        layer.set_weights(stored[layer.name])
-    return len(layers)
+    tf.keras.backend.batch_set_value(
+        [(v, a) for key, (_, variables) in targets.items() for v, a in zip(variables, stored[key])]
+    )
+    return len(targets)

@@ -19,6 +19,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import CLASSIFIER_REGEX, classifier
 
 __all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "DEFAULT_INPUT_SHAPE", "ReActNetA"]
@@ -72,6 +73,7 @@ def ReActNetA(
     pad_values=1.0,
     name=None,
     stride2_padding="symmetric",
+    init="reference",
 ):
     """ReActNet-A: a binary MobileNet-V1 with RSign and RPReLU.
 
@@ -133,14 +135,18 @@ def ReActNetA(
             PyTorch reference (first window one row / column before the input);
             `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
             only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            VITA-Group/BNN_NoBN's: binary convs U(0, 1e-3), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"bnn_nobn"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `pad_values`, `stride2_padding`, `pooling` or
-            `classifier_activation`, an invalid `input_shape`, `num_classes` or
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `pad_values`,
+            `pooling` or `classifier_activation`, an invalid `input_shape`, `num_classes` or
             `width_multiplier`, or `weights` that do not fit.
         TypeError: More positional arguments than the deprecated positional form
             (`norm, input_shape, num_classes, pad_values, width_multiplier, name`, which
@@ -154,6 +160,7 @@ def ReActNetA(
           Normalization](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
+    initialize = initializer(init, "bnn_nobn")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
@@ -181,6 +188,8 @@ def ReActNetA(
     name = name or f"reactnet_a_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)

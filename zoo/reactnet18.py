@@ -21,6 +21,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import (
     CIFAR_AGC_CLIP_FACTOR,
     CIFAR_INPUT_SHAPE,
@@ -121,6 +122,7 @@ def ReActNet18(
     float_shortcut=False,
     beta_schedule="reference",
     stride2_padding="symmetric",
+    init="reference",
 ):
     """ReActNet-18: the Bi-Real Net / ReActNet-18 layout used by "BNN - BN = ?" on CIFAR.
 
@@ -181,15 +183,20 @@ def ReActNet18(
             PyTorch reference (first window one row / column before the input);
             `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
             only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            VITA-Group/BNN_NoBN's: binary convs U(0, 1e-3), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"bnn_nobn"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `stem`, `pad_values`, `beta_schedule`,
-            `stride2_padding`, `pooling` or `classifier_activation`, an invalid `input_shape`,
-            `num_classes` or `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `stem`, `pad_values`,
+            `beta_schedule`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do
+            not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 
@@ -199,6 +206,7 @@ def ReActNet18(
         - [BNN - BN = ?](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
+    initialize = initializer(init, "bnn_nobn")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
@@ -228,9 +236,11 @@ def ReActNet18(
     name = name or f"reactnet18_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
 def _stem(x, filters, norm, stem, stride2_padding):

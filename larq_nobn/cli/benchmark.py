@@ -6,6 +6,7 @@ from larq_nobn import deploy
 from larq_nobn._startup_logs import tf_logs_shown
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, examples_epilog, report_error
+from larq_nobn.deploy.benchmarking import lce_interpreter
 from larq_nobn.deploy.saving import save_json
 
 #: The example invocations that end `--help` (without the program name).
@@ -39,7 +40,8 @@ def add_parser(subparsers):
     parser.add_argument("--keras-model", metavar="PATH",
                         help="the Keras model the .tflite came from, for the float baseline")
     parser.add_argument("--unsafe-load", action="store_true",
-                        help="allow Lambda layers in --keras-model (runs its stored code)")
+                        help="allow a --keras-model with Lambda layers or other stored Python "
+                        "code (runs it: only for files you trust)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's converter log lines (--keras-model)")
@@ -53,9 +55,7 @@ def _baseline_model(args, flatbuffer):
     keras_model = deploy.load_keras_model(
         args.keras_model, safe_mode=not arg_or_default(args, "unsafe_load", False)
     )
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    expected = tuple(Interpreter(flatbuffer).input_shapes[0][1:])
+    expected = tuple(lce_interpreter(flatbuffer).input_shapes[0][1:])
     actual = tuple(keras_model.input_shape[1:])
     if expected != actual:
         raise deploy.DeployError(
@@ -85,6 +85,8 @@ def run(args) -> int:
         if json_path:
             save_json(json_path, {"model": str(args.model), **result.to_dict()})
     except deploy.DeployError as error:
+        if str(args.model) not in str(error) and "--keras-model" not in str(error):
+            error = f"'{args.model}': {error}"
         return report_error("benchmark", error)
     print(result.to_text())
     return deploy.EXIT_OK

@@ -19,6 +19,7 @@ USAGE_ERRORS = (
     NotADirectoryError,
     IsADirectoryError,
     FileExistsError,
+    training.DiskFullError,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from larq_nobn import training
+from larq_nobn import deploy, training
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import arg_or_default, dataset_names, examples_epilog
 
@@ -54,6 +54,12 @@ def add_parser(subparsers):
         help="also print the accuracy of each class (names from the dataset's info)",
     )
     parser.add_argument(
+        deploy.UNSAFE_FLAG,
+        action="store_true",
+        help="allow a MODEL with Lambda layers or other stored Python code (runs it: "
+        "only for files you trust)",
+    )
+    parser.add_argument(
         "--verbose",
         type=int,
         choices=(0, 1, 2),
@@ -65,18 +71,9 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     """Runs `larq-nobn evaluate`; returns the exit status."""
-    dataset = args.dataset
-    if dataset is None:
-        config_path = os.path.join(
-            os.path.dirname(os.path.abspath(args.model)), "config.json"
-        )
-        if not os.path.exists(config_path):
-            raise ValueError(
-                "--dataset is required: there is no config.json next to "
-                f"{args.model!r}."
-            )
-        with open(config_path) as stream:
-            dataset = training.TrainConfig.from_json(stream.read()).dataset
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"model file not found: {args.model!r}.")
+    dataset = args.dataset or _stored_dataset(args.model)
     results = training.evaluate_model(
         args.model,
         dataset,
@@ -85,6 +82,7 @@ def run(args) -> int:
         max_samples=args.max_test_samples,
         verbose=training.verbosity(arg_or_default(args, "verbose")),
         per_class=arg_or_default(args, "per_class", False),
+        safe_mode=not arg_or_default(args, "unsafe_load", False),
     )
     print(
         f"test accuracy: {results['test_accuracy']:.4f} "
@@ -94,6 +92,20 @@ def run(args) -> int:
     if "per_class" in results:
         print_per_class(results)
     return 0
+
+
+def _stored_dataset(model) -> str:
+    """The dataset of the `config.json` next to `model` (a run's output)."""
+    config_path = os.path.join(os.path.dirname(os.path.abspath(model)), "config.json")
+    if not os.path.exists(config_path):
+        raise ValueError(
+            f"--dataset is required: there is no config.json next to {model!r}."
+        )
+    try:
+        with open(config_path) as stream:
+            return training.TrainConfig.from_json(stream.read()).dataset
+    except ValueError as error:
+        raise ValueError(f"{config_path}: {error} Pass --dataset.") from None
 
 
 def print_per_class(results):

@@ -6,7 +6,7 @@ import argparse
 import os
 import shlex
 
-from larq_nobn import training, tuning
+from larq_nobn import deploy, training, tuning
 from larq_nobn.cli import argtypes
 from larq_nobn.cli.common import PROG, examples_epilog
 from larq_nobn.cli.options import (
@@ -15,6 +15,7 @@ from larq_nobn.cli.options import (
     add_model_options,
     config_fields,
 )
+from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 
 #: The example invocations that end `--help` (without the program name).
 EXAMPLES = (
@@ -75,6 +76,18 @@ def _add_optimisation_options(opt):
         "for --norm bf with the zoo's recommended factor, off otherwise",
     )
     opt.add_argument(
+        "--adam-epsilon-placement",
+        choices=EPSILON_PLACEMENTS,
+        help="torch: Adam adds epsilon after the bias correction, as torch.optim.Adam "
+        "in both papers' code; keras: before it (default: torch)",
+    )
+    opt.add_argument(
+        "--adam-reset-each-epoch",
+        action=argparse.BooleanOptionalAction,
+        help="restart Adam (moments, bias correction) at every epoch, as gushan/ABN "
+        "re-creates it (default: on in --recipe abn_paper, else off)",
+    )
+    opt.add_argument(
         "--two-step",
         action="store_true",
         help="ReActNet's two steps: real weights + binary activations, then binary "
@@ -87,6 +100,13 @@ def _add_distillation_options(kd):
         "--teacher",
         metavar="MODEL",
         help="teacher: a saved Keras model or keras.applications.NAME",
+    )
+    kd.add_argument(
+        deploy.UNSAFE_FLAG,
+        action="store_true",
+        default=False,
+        help="allow a --teacher or init_weights model with Lambda layers or other "
+        "stored Python code (runs it: only for files you trust)",
     )
     kd.add_argument(
         "--distill-temperature",
@@ -202,12 +222,13 @@ def run(args) -> int:
             config = training.TrainConfig(**{"output": output, **explicit})
         output = config.output
     hint = shlex.join([PROG, "train", "--output", output, "--resume"])
-    training.train(
-        config,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=getattr(args, "verbose", None),
-        resume_hint=hint,
-        run_eagerly=args.run_eagerly,
-    )
+    with deploy.unsafe_loading(args.unsafe_load):
+        training.train(
+            config,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=getattr(args, "verbose", None),
+            resume_hint=hint,
+            run_eagerly=args.run_eagerly,
+        )
     return 0

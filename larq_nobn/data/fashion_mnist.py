@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from larq_nobn.data.errors import CorruptDatasetError, DatasetNotFoundError
+from larq_nobn.data.errors import CorruptDatasetError, DatasetHelp, DatasetNotFoundError
 from larq_nobn.data.idx import read_idx_cached
 
 import numpy as np
@@ -51,11 +51,15 @@ FASHION_MNIST_CLASSES = (
 )
 """The class names, label `i` is `FASHION_MNIST_CLASSES[i]`."""
 
-FASHION_MNIST_HELP = (
-    "Get Fashion-MNIST with Debian's package: `apt-get update && apt-get install "
+FASHION_MNIST_HELP = DatasetHelp(
+    api="Get Fashion-MNIST with Debian's package: `apt-get update && apt-get install "
     f"dataset-fashion-mnist` (files in {FASHION_MNIST_DIR}), or put the four IDX files "
     f"in a folder named by data_dir or ${FASHION_MNIST_ENV}, or let "
-    "tensorflow-datasets download it (needs internet)."
+    "tensorflow-datasets download it (needs internet).",
+    cli="Get Fashion-MNIST with Debian's package: `apt-get update && apt-get install "
+    f"dataset-fashion-mnist` (files in {FASHION_MNIST_DIR}), or put the four IDX files "
+    f"in a folder and pass --data-dir FOLDER (or set ${FASHION_MNIST_ENV}), or run "
+    "with internet access (tensorflow-datasets downloads it then).",
 )
 """How to get Fashion-MNIST (the end of a `DatasetNotFoundError` message)."""
 
@@ -140,7 +144,7 @@ def fashion_mnist_arrays(split: str, data_dir=None) -> tuple[np.ndarray, np.ndar
     if folder is None:
         searched = ", ".join(str(d) for d in fashion_mnist_dirs(data_dir))
         raise DatasetNotFoundError(
-            f"No Fashion-MNIST IDX files in {searched}. " + FASHION_MNIST_HELP
+            f"No Fashion-MNIST IDX files in {searched}.", FASHION_MNIST_HELP
         )
     image_path, label_path = (_find_file(folder, stem) for stem in FASHION_MNIST_FILES[split])
     images = read_idx_cached(image_path)

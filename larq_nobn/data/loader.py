@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from larq_nobn.data.checks import check_image_size, check_positive_int
-from larq_nobn.data.errors import CorruptDatasetError
+from larq_nobn.data.errors import CorruptDatasetError, DatasetHelp
 from larq_nobn.data.fashion_mnist import (
     FASHION_MNIST_HELP,
     fashion_mnist_arrays,
@@ -30,9 +30,8 @@ def _small_arrays(name, file_split, data_dir, download):
         if fashion_mnist_folder(data_dir, file_split) is not None:
             return fashion_mnist_arrays(file_split, data_dir)
         searched = ", ".join(str(d) for d in fashion_mnist_dirs(data_dir))
-        help_text = (
-            f"No Fashion-MNIST IDX files either (searched {searched}). " + FASHION_MNIST_HELP
-        )
+        either = f"No Fashion-MNIST IDX files either (searched {searched})."
+        help_text = DatasetHelp(*(f"{either} {text}" for text in FASHION_MNIST_HELP))
     else:
         help_text = CIFAR_HELP.format(name=name)
     builder = tfds_builder(name, data_dir, download, help_text=help_text)

@@ -16,7 +16,7 @@ import socket
 import threading
 from pathlib import Path
 
-from larq_nobn.data.errors import CorruptDatasetError, DatasetNotFoundError
+from larq_nobn.data.errors import CorruptDatasetError, DatasetHelp, DatasetNotFoundError
 
 import numpy as np
 
@@ -64,17 +64,24 @@ PROBE_TIMEOUT_S = 3.0
 
 _READ_BATCH = 8192  # Examples per batch when reading a whole split into arrays.
 
-CIFAR_HELP = (
-    "Prepare it with tensorflow-datasets on a machine with internet "
+CIFAR_HELP = DatasetHelp(
+    api="Prepare it with tensorflow-datasets on a machine with internet "
     "(`tfds.builder('{name}', data_dir=DIR).download_and_prepare()`) and pass "
-    "data_dir=DIR, or run with internet access and download=True."
+    "data_dir=DIR, or run with internet access and download=True.",
+    cli="Prepare it with tensorflow-datasets on a machine with internet "
+    "(`tfds build {name} --data_dir DIR`) and pass --data-dir DIR, or run again with "
+    "internet access (it is downloaded then).",
 )
 """How to get CIFAR (`{name}`: the dataset), for a `DatasetNotFoundError`."""
 
-IMAGENET_HELP = (
-    "ImageNet cannot be downloaded automatically: put ILSVRC2012_img_train.tar and "
+IMAGENET_HELP = DatasetHelp(
+    api="ImageNet cannot be downloaded automatically: put ILSVRC2012_img_train.tar and "
     "ILSVRC2012_img_val.tar in a folder and pass it as manual_dir (tensorflow-datasets "
-    "then prepares it in data_dir), or pass a data_dir where it is prepared already."
+    "then prepares it in data_dir), or pass a data_dir where it is prepared already.",
+    cli="ImageNet cannot be downloaded automatically: put ILSVRC2012_img_train.tar and "
+    "ILSVRC2012_img_val.tar in a folder MANUAL, prepare it with tensorflow-datasets "
+    "(`tfds build imagenet2012 --manual_dir MANUAL --data_dir DIR`) and pass "
+    "--data-dir DIR.",
 )
 """How to get ImageNet, for a `DatasetNotFoundError`."""
 
@@ -129,24 +136,26 @@ def _prepare_kwargs(tfds, name, manual_dir, where, help_text):
             host = DOWNLOAD_HOSTS[name][0]
             raise DatasetNotFoundError(
                 f"{name} is not prepared in the tensorflow-datasets data_dir {where} and "
-                f"cannot be downloaded: {host} is unreachable (no internet?). {help_text}"
+                f"cannot be downloaded: {host} is unreachable (no internet?).",
+                help_text,
             )
         return {}
     if manual_dir is None:
         raise DatasetNotFoundError(
-            f"{name} is not prepared in the tensorflow-datasets data_dir {where}. {help_text}"
+            f"{name} is not prepared in the tensorflow-datasets data_dir {where}.", help_text
         )
     missing = [f for f in MANUAL_FILES[name] if not (Path(manual_dir) / f).is_file()]
     if missing:
         raise DatasetNotFoundError(
             f"{name} is not prepared in the tensorflow-datasets data_dir {where}, "
-            f"and manual_dir {manual_dir} lacks {', '.join(missing)}. {help_text}"
+            f"and manual_dir {manual_dir} lacks {', '.join(missing)}.",
+            help_text,
         )
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
     return {"download_config": config}
 
 
-def tfds_builder(name: str, data_dir, download: bool, manual_dir=None, help_text=""):
+def tfds_builder(name: str, data_dir, download: bool, manual_dir=None, help_text=None):
     """A prepared tfds builder of `name`; downloads/prepares it when allowed and
     plausible (see the module documentation).
 
@@ -155,7 +164,8 @@ def tfds_builder(name: str, data_dir, download: bool, manual_dir=None, help_text
         data_dir: Its data_dir; `None`: `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
         download: Allow downloading (or preparing from `manual_dir`).
         manual_dir: The folder of the archives of a dataset of `MANUAL_FILES`.
-        help_text: How to get the data, the end of every error message.
+        help_text: How to get the data, the end of every error message: a
+            `DatasetHelp` (Python and command line wordings) or one text.
 
     # Returns
         The `tfds.core.DatasetBuilder`, prepared.
@@ -169,20 +179,21 @@ def tfds_builder(name: str, data_dir, download: bool, manual_dir=None, help_text
         tfds = import_tfds()
     except ImportError as error:
         raise DatasetNotFoundError(
-            f"{name} needs tensorflow-datasets, which cannot be imported ({error}). " + help_text
+            f"{name} needs tensorflow-datasets, which cannot be imported ({error}).", help_text
         ) from error
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # tfds raises many types for a broken data_dir.
         raise DatasetNotFoundError(
-            f"tensorflow-datasets cannot open {name!r} in {where}: {error}. {help_text}"
+            f"tensorflow-datasets cannot open {name!r} in {where}: {error}.", help_text
         ) from error
     if builder.is_prepared():
         return builder
     if not download:
         raise DatasetNotFoundError(
             f"{name} is not prepared in the tensorflow-datasets "
-            f"data_dir {where} and download=False. {help_text}"
+            f"data_dir {where} and download=False.",
+            help_text,
         )
     kwargs = _prepare_kwargs(tfds, name, manual_dir, where, help_text)
     logger.info("Preparing %s with tensorflow-datasets in %s.", name, where)
@@ -194,7 +205,8 @@ def tfds_builder(name: str, data_dir, download: bool, manual_dir=None, help_text
             hint = f" (tensorflow-datasets needs it to prepare data: pip install {error.name})"
         raise DatasetNotFoundError(
             f"tensorflow-datasets could not prepare {name} in {where}: "
-            f"{type(error).__name__}: {error}{hint}. {help_text}"
+            f"{type(error).__name__}: {error}{hint}.",
+            help_text,
         ) from error
     return builder
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from larq_nobn.data.errors import CorruptDatasetError, DatasetNotFoundError
+from larq_nobn.data.errors import CorruptDatasetError, DatasetHelp, DatasetNotFoundError
 
 import numpy as np
 
@@ -19,15 +19,20 @@ TINY_IMAGENET_ENV = "LARQ_NOBN_TINY_IMAGENET_DIR"
 """Environment variable naming the `tiny-imagenet-200` folder (or its parent)."""
 
 _IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
+_DOWNLOAD = "Download tiny-imagenet-200.zip (from the Stanford CS231n site) and unzip it."
 
 
 def _tiny_imagenet_root(data_dir):
     given = data_dir if data_dir is not None else os.environ.get(TINY_IMAGENET_ENV)
     if not given:
         raise DatasetNotFoundError(
-            "tiny_imagenet needs the `tiny-imagenet-200` folder: pass data_dir (or set "
-            f"${TINY_IMAGENET_ENV}) to it or to its parent. Download "
-            "tiny-imagenet-200.zip (from the Stanford CS231n site) and unzip it."
+            "tiny_imagenet needs the `tiny-imagenet-200` folder.",
+            DatasetHelp(
+                f"Pass data_dir (or set ${TINY_IMAGENET_ENV}) to it or to its parent. "
+                f"{_DOWNLOAD}",
+                f"Pass --data-dir (or set ${TINY_IMAGENET_ENV}) to it or to its "
+                f"parent. {_DOWNLOAD}",
+            ),
         )
     given = Path(given)
     for candidate in (given, given / "tiny-imagenet-200"):
@@ -35,8 +40,11 @@ def _tiny_imagenet_root(data_dir):
             return candidate
     raise DatasetNotFoundError(
         f"No Tiny ImageNet at {given}: neither it nor {given / 'tiny-imagenet-200'} "
-        "holds wnids.txt. Download tiny-imagenet-200.zip (from the Stanford CS231n "
-        "site), unzip it, and pass the `tiny-imagenet-200` folder as data_dir."
+        "holds wnids.txt.",
+        DatasetHelp(
+            f"{_DOWNLOAD[:-1]}, and pass the `tiny-imagenet-200` folder as data_dir.",
+            f"{_DOWNLOAD[:-1]}, and pass the `tiny-imagenet-200` folder as --data-dir.",
+        ),
     )
 
 

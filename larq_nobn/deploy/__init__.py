@@ -74,7 +74,7 @@ from larq_nobn.deploy.int8_edges import (
     edge_report,
     quantize,
 )
-from larq_nobn.deploy.loading import load_keras_model
+from larq_nobn.deploy.loading import UNSAFE_FLAG, load_keras_model, unsafe_loading
 from larq_nobn.deploy.op_report import (
     BinaryConvOp,
     FloatOp,
@@ -98,6 +98,7 @@ __all__ = [
     "EXIT_VERIFICATION_FAILED",
     "INFERENCE_TYPES",
     "TARGETS",
+    "UNSAFE_FLAG",
     "BenchmarkResult",
     "BinaryConvOp",
     "ConversionResult",
@@ -130,5 +131,6 @@ __all__ = [
     "quantize",
     "read_flatbuffer",
     "size_report",
+    "unsafe_loading",
     "verify",
 ]

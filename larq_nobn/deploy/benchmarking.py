@@ -16,13 +16,20 @@ import time
 from pathlib import Path
 
 from larq_nobn.deploy.conversion import ConversionResult, convert, convert_float
-from larq_nobn.deploy.errors import DeployError
+from larq_nobn.deploy.errors import DeployError, one_line
 from larq_nobn.deploy.flatbuffer import check_flatbuffer, read_flatbuffer
 from larq_nobn.deploy.loading import import_tensorflow
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "LatencyStats", "as_flatbuffer", "benchmark", "host_description"]
+__all__ = [
+    "BenchmarkResult",
+    "LatencyStats",
+    "as_flatbuffer",
+    "benchmark",
+    "host_description",
+    "lce_interpreter",
+]
 
 _HOST_NOTE = (
     "LCE's Python interpreter runs LCE's portable C++ kernels on this {arch} host, not "
@@ -169,11 +176,27 @@ def as_flatbuffer(model, what: str = "model") -> bytes:
     )
 
 
-def _time_model(name, flatbuffer, threads, runs, warmup, bar) -> LatencyStats:
-    """Times one flatbuffer at one thread count; advances the progress `bar`."""
+def lce_interpreter(flatbuffer: bytes, threads: int = 1):
+    """LCE's `Interpreter` for a flatbuffer, its tensors allocated.
+
+    # Raises
+        DeployError: The interpreter cannot allocate the graph (a flatbuffer whose
+            graph bytes are damaged, or ops this LCE build lacks).
+    """
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-    interpreter = Interpreter(flatbuffer, num_threads=threads)
+    try:
+        return Interpreter(flatbuffer, num_threads=threads)
+    except (RuntimeError, ValueError) as error:
+        raise DeployError(
+            f"LCE's interpreter cannot load the model ({one_line(error)}): the .tflite "
+            "is damaged or was not written by `larq-nobn convert`; convert it again."
+        ) from error
+
+
+def _time_model(name, flatbuffer, threads, runs, warmup, bar) -> LatencyStats:
+    """Times one flatbuffer at one thread count; advances the progress `bar`."""
+    interpreter = lce_interpreter(flatbuffer, threads)
     if len(interpreter.input_shapes) != 1:
         raise DeployError("benchmark supports models with one input.")
     x = _random_input(interpreter)
@@ -243,6 +266,8 @@ def benchmark(model, threads=(1,), runs: int = 50, warmup: int = 5, *,
     if float_tflite is not None:
         models["float"] = as_flatbuffer(float_tflite, "float baseline")
     notes = _host_notes("float" in models)
+    for flatbuffer in models.values():
+        lce_interpreter(flatbuffer)  # a graph it cannot allocate fails before timing
 
     from tqdm import tqdm
 

@@ -19,7 +19,7 @@ It is what lets normalizer-free networks (NFNets) and the BN-free binary network
 
     model = ...  # e.g. a BN-free binary network
     optimizer = larq_nobn.AGC(
-        tf.keras.optimizers.Adam(5e-4),
+        larq_nobn.optimizers.Adam(5e-4),  # torch.optim.Adam's update
         clip_factor=0.02,
         exclude=larq_nobn.optimizers.exclude_head(model),  # never clip the classifier
     )
@@ -30,8 +30,13 @@ Gradients are clipped after they are summed over replicas (`tf.distribute`) and 
 loss-scale unscaling (`tf.keras.mixed_precision.LossScaleOptimizer` wraps the AGC
 optimizer, which `model.compile` does by itself under a `mixed_float16` policy), i.e.
 exactly once per step on the gradient of the global batch.
+
+`Adam` is `tf.keras.optimizers.Adam` with PyTorch's epsilon placement (after the bias
+correction) and an optional restart every N steps (gushan/ABN re-creates its Adam at
+every epoch).
 """
 
+from larq_nobn.optimizers.adam import Adam
 from larq_nobn.optimizers.agc import AGC, innermost_optimizer
 from larq_nobn.optimizers.clipping import (
     GRAD_NORM_FLOOR,
@@ -51,6 +56,7 @@ tf.keras.utils.register_keras_serializable(package="larq_nobn", name="AGC")(AGC)
 
 __all__ = [
     "AGC",
+    "Adam",
     "AGCOptimizer",
     "GRAD_NORM_FLOOR",
     "LegacyAGCOptimizer",

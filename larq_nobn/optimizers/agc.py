@@ -168,10 +168,17 @@ def _deserialize_callable(config):
 
 
 def _resolve_optimizer(optimizer):
+    if isinstance(optimizer, dict) and not {"class_name", "config"} <= set(optimizer):
+        raise ValueError(
+            f"AGC could not create an optimizer from {optimizer!r}: a serialized "
+            "optimizer has the keys 'class_name' and 'config' (as "
+            "tf.keras.optimizers.serialize writes), e.g. {'class_name': 'Adam', "
+            "'config': {'learning_rate': 0.001}}."
+        )
     if isinstance(optimizer, (str, dict)):
         try:
             optimizer = tf.keras.optimizers.get(optimizer)
-        except ValueError as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ValueError(
                 f"AGC could not create an optimizer from {optimizer!r}: {error}"
             ) from error

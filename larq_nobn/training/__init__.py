@@ -24,9 +24,13 @@ A run writes into its output directory:
   file in the same directory and moved into place with `os.replace`, so a crash never
   leaves a half-written checkpoint behind,
 - `model.keras`: the final model (the student when distilling),
-- `metrics.json`: `test_accuracy`, `test_loss`, `epochs`, `seed`, `train_seconds`, the
+- `metrics.json`: `test_accuracy` (the last epoch's), `best_test_accuracy` and
+  `best_epoch` (1-based; the references report the best over epochs; `None` with a
+  held-out validation split), `test_loss`, `epochs`, `seed`, `train_seconds`, the
   parameter counts, the configuration, ...,
-- `curves.png`: loss and accuracy per epoch, train and validation.
+- `curves.png`: loss and accuracy per epoch, train and validation,
+- `.lock` while the run is live: its pid and host (a second run into the same
+  directory raises `OutputLockedError`; see `lock`).
 
 `TrainConfig(seeds=[0, 1, 2])` trains one model per seed in `seed_K/` and writes
 `summary.json` with the mean and standard deviation of the test accuracy (the
@@ -49,14 +53,16 @@ The package has one module per concern: `config` (`TrainConfig` and the defaults
 `larq_nobn.tuning`), `distill`, `optim` (optimizer, schedule, weight decay, strategy),
 `inputs` (`load_data`), `checkpoint`, `callbacks` (timer, graceful interrupt),
 `resume` (what a resumed run restores and where it continues), `rundir` (output
-directory, log, curves), `cluster` (multi-worker runs: barrier, lost workers), `loop`
-(`train`: single runs, seeds, two steps) and `evaluate`.
+directory, log, curves), `lock` (one run per output directory), `memory` (the memory
+a run needs, checked up front), `cluster` (multi-worker runs: barrier, lost workers),
+`loop` (`train`: single runs, seeds, two steps) and `evaluate`.
 """
 
 from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, TrainingInterrupted
 from larq_nobn.training.checkpoint import (
     CHECKPOINT_STATE_NAME,
     AtomicCheckpoint,
+    DiskFullError,
     read_checkpoint_state,
     save_checkpoint,
 )
@@ -91,7 +97,9 @@ from larq_nobn.training.config import (
 from larq_nobn.training.distill import Distiller, distillation_loss
 from larq_nobn.training.evaluate import evaluate_model
 from larq_nobn.training.inputs import Data, load_data
+from larq_nobn.training.lock import OutputLockedError, RunLock
 from larq_nobn.training.loop import summarize_seeds, train, verbosity
+from larq_nobn.training.memory import check_memory, estimate_memory
 from larq_nobn.training.models import (
     build_model,
     clone_with_real_weights,
@@ -135,20 +143,25 @@ __all__ = [
     "WIDTH_MODELS",
     "AtomicCheckpoint",
     "Data",
+    "DiskFullError",
     "Distiller",
     "EpochTimer",
     "GracefulInterrupt",
+    "OutputLockedError",
     "Recipe",
+    "RunLock",
     "TrainConfig",
     "TrainingInterrupted",
     "WorkerLost",
     "add_weight_decay",
     "build_model",
+    "check_memory",
     "clone_with_real_weights",
     "compile_model",
     "config_from_recipe",
     "copy_weights_by_name",
     "distillation_loss",
+    "estimate_memory",
     "evaluate_model",
     "is_int",
     "is_number",

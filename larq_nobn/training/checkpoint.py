@@ -1,9 +1,12 @@
 """Checkpoints: one atomic `.keras` file with the model, its optimizer and the training
-state (epoch, position in the epoch, config, seed), and the callback that writes them.
+state (epoch, position in the epoch, config, seed), the callback that writes them, and
+the error of a disk that fills up (`DiskFullError`: the atomic writes keep the last
+checkpoint intact, and the message names it).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -16,6 +19,8 @@ import tensorflow as tf
 __all__ = [
     "CHECKPOINT_STATE_NAME",
     "AtomicCheckpoint",
+    "DiskFullError",
+    "disk_full_error",
     "read_checkpoint_state",
     "save_checkpoint",
 ]
@@ -41,13 +46,51 @@ def save_checkpoint(model: tf.keras.Model, path: str, state: dict | None = None)
     if not path.endswith(".keras"):
         raise ValueError(f"Checkpoint path must end in .keras, got {path!r}.")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with files.atomic_path(path, ".tmp.keras") as temporary:
-        model.save(temporary)
-        if state is not None:
-            with zipfile.ZipFile(temporary, "a") as archive:
-                archive.writestr(CHECKPOINT_STATE_NAME, json.dumps(state, indent=2))
+    try:
+        with files.atomic_path(path, ".tmp.keras") as temporary:
+            model.save(temporary)
+            if state is not None:
+                with zipfile.ZipFile(temporary, "a") as archive:
+                    archive.writestr(CHECKPOINT_STATE_NAME, json.dumps(state, indent=2))
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        # Name the checkpoint, not its temporary file (removed already).
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from error
 
 
+class DiskFullError(OSError):
+    """The disk filled up during a run (`errno.ENOSPC`); the message names the file
+    and the last checkpoint, which the atomic writes keep intact."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+
+    def __str__(self):
+        return self.args[0]
+
+
+def disk_full_error(error: OSError, checkpoint: str, resume_hint: str) -> DiskFullError:
+    """The `DiskFullError` of an `ENOSPC` `error` in a run whose last checkpoint is
+    `checkpoint` (the message says whether there is one, its epoch, and how to
+    continue)."""
+    where = f" writing {error.filename}" if error.filename else ""
+    try:
+        state = read_checkpoint_state(checkpoint)
+    except (OSError, ValueError):  # missing or unreadable: not a checkpoint to name
+        state = None
+    if state is None:
+        last = "no checkpoint was written yet; free some space and start the run again"
+    else:
+        epochs = int(state.get("epoch", 0))
+        batch = int(state.get("batch", 0))
+        position = f"{epochs} complete epoch(s)" + (f" and {batch} batch(es)" if batch else "")
+        last = (
+            f"the last checkpoint {checkpoint} ({position}) is intact; free some space "
+            f"and continue with: {resume_hint}"
+        )
+    return DiskFullError(f"Disk full (no space left on device){where}: {last}.")
 
 
 def read_checkpoint_state(path: str) -> dict:
@@ -61,13 +104,18 @@ def read_checkpoint_state(path: str) -> dict:
         raise FileNotFoundError(f"Checkpoint {path!r} does not exist.")
     try:
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read(CHECKPOINT_STATE_NAME))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+            text = archive.read(CHECKPOINT_STATE_NAME)
+    except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(
             f"{path!r} is not a larq-nobn training checkpoint ({error})."
         ) from None
-
-
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"The {CHECKPOINT_STATE_NAME} in checkpoint {path!r} is damaged ({error}): "
+            "start again with --overwrite, or copy checkpoints/best.keras over it."
+        ) from None
 
 
 class AtomicCheckpoint(tf.keras.callbacks.Callback):

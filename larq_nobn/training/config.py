@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from larq_nobn import data, zoo
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 from larq_nobn.training.recipes import RECIPES
 
 import numpy as np
@@ -153,6 +154,16 @@ class TrainConfig:
             each epoch, as in "BNN - BN = ?"; see `optim.EpochLinearDecay`) or
             `cosine` (cosine decay to 0). With `two_step`, each step has its own
             schedule over its `epochs`.
+        adam_epsilon_placement: Where Adam adds its epsilon (`ADAM_EPSILON`, 1e-8):
+            `torch` (default), after the bias correction as `torch.optim.Adam` in
+            both papers' code; `keras`, before it as `tf.keras.optimizers.Adam`
+            (smaller first steps on gradients near the epsilon scale). See
+            `larq_nobn.optimizers.Adam`.
+        adam_reset_each_epoch: Restart Adam (moments and bias correction) at the
+            start of every epoch, as gushan/ABN re-creates its Adam every epoch
+            (`utils.adjust_optimizer`); the `abn_paper` recipe turns it on. The
+            optimizer's step count keeps counting, so schedules and resuming are
+            unaffected.
         weight_decay: Coupled weight decay `wd`: `wd * w` is added to the gradient of
             every trainable variable whose name matches `weight_decay_pattern`, like
             PyTorch's `Adam(weight_decay=wd)` in the reference code. With AGC on it
@@ -173,8 +184,10 @@ class TrainConfig:
             every recipe turns it on).
         teacher: Knowledge distillation from a teacher: the path of a saved Keras model,
             or `keras.applications.NAME` (e.g. `keras.applications.ResNet50`, ImageNet
-            weights, needs internet the first time). The teacher gets the same input
-            tensors as the student.
+            weights, needs internet the first time). A `keras.applications` teacher
+            gets the pixels through its own `preprocess_input` (ResNet50: caffe
+            mode; the student's standardization is undone, see `TeacherInput`); a
+            saved model gets the same input tensors as the student.
         distill_temperature: Softmax temperature of the distillation loss.
         distill_alpha: Weight of the distillation loss; `1 - distill_alpha` weighs the
             cross-entropy with the labels.
@@ -218,6 +231,8 @@ class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = DEFAULT_LEARNING_RATE
     schedule: str = "constant"
+    adam_epsilon_placement: str = "torch"
+    adam_reset_each_epoch: bool = False
     weight_decay: float = 0.0
     weight_decay_pattern: str = DEFAULT_WEIGHT_DECAY_PATTERN
     agc_clip_factor: float | str | None = None
@@ -264,6 +279,7 @@ class TrainConfig:
         self._choice("norm", NORMS)
         self._choice("optimizer", OPTIMIZERS)
         self._choice("schedule", SCHEDULES)
+        self._choice("adam_epsilon_placement", EPSILON_PLACEMENTS)
         self._choice("strategy", STRATEGIES)
         self._choice("weights", WEIGHTS)
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -358,7 +374,7 @@ class TrainConfig:
             raise ValueError(
                 f"`augment` must be true, false or null, got {self.augment!r}."
             )
-        for name in ("jit_compile", "two_step"):
+        for name in ("adam_reset_each_epoch", "jit_compile", "two_step"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"`{name}` must be true or false, got {getattr(self, name)!r}."

@@ -3,17 +3,15 @@ request, the accuracy of each class (`PerClassAccuracy`), in one pass."""
 
 from __future__ import annotations
 
-import os
-import zipfile
-
 from larq_nobn import data
+from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import is_int
 from larq_nobn.training.inputs import first_samples
 from larq_nobn.training.models import outputs_probabilities
 
 import tensorflow as tf
 
-__all__ = ["PerClassAccuracy", "evaluate_model"]
+__all__ = ["PerClassAccuracy", "check_fits", "evaluate_model"]
 
 
 class PerClassAccuracy(tf.keras.metrics.Metric):
@@ -66,6 +64,7 @@ def evaluate_model(
     max_samples: int | None = None,
     verbose: int = 0,
     per_class: bool = False,
+    safe_mode: bool | None = None,
 ) -> dict:
     """Test accuracy and loss of a saved model on a dataset's test split.
 
@@ -77,6 +76,8 @@ def evaluate_model(
         max_samples: Evaluate on the first samples only.
         verbose: Keras verbosity: 0 silent, 1 a progress bar, 2 one line at the end.
         per_class: Also count the accuracy of each class (in the same pass).
+        safe_mode: `False` allows a model with stored Python code (Lambda layers);
+            see `larq_nobn.deploy.load_keras_model`.
 
     # Returns
         `{"test_accuracy", "test_loss", "dataset", "model_path"}`, and with
@@ -85,26 +86,18 @@ def evaluate_model(
         `accuracy` `None` for a class without samples) and `"mean_class_accuracy"`.
 
     # Raises
-        FileNotFoundError: No model file, or missing data.
-        ValueError: Unknown dataset, or a model whose input does not fit the data.
+        FileNotFoundError: Missing data.
+        ValueError: Unknown dataset, a model whose input or output does not fit the
+            data, or (`DeployError`) a missing, unreadable, corrupt or unsafe model
+            file.
     """
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(f"Model file {model_path!r} does not exist.")
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
     info = data.info(dataset)
+    model = load_keras_model(model_path, safe_mode=safe_mode)
+    check_fits(model, model_path, dataset, info)
     test_data = data.load(dataset, "test", batch_size=batch_size, training=False, data_dir=data_dir)
     test_data = first_samples(test_data, max_samples, batch_size)
-    try:
-        model = tf.keras.models.load_model(model_path, compile=False)
-    except (OSError, zipfile.BadZipFile) as error:
-        raise ValueError(f"Cannot load a Keras model from {model_path!r}: {error}") from None
-    expected = tuple(model.input_shape[1:])
-    if None not in expected and expected != tuple(info.image_shape):
-        raise ValueError(
-            f"Model {model_path!r} takes inputs of shape {expected}, but {dataset!r} "
-            f"images have shape {tuple(info.image_shape)}."
-        )
     counts = PerClassAccuracy(info.num_classes) if per_class else None
     model.compile(
         loss=tf.keras.losses.SparseCategoricalCrossentropy(
@@ -123,6 +116,33 @@ def evaluate_model(
         summary["mean_class_accuracy"] = float(results[counts.name])
         summary["per_class"] = _per_class_rows(counts, info.class_names)
     return summary
+
+
+def check_fits(model, model_path, dataset, info):
+    """Checks that `model` takes the images of `dataset` and has one output per class.
+
+    # Raises
+        ValueError: The input shape or the number of outputs differs; the message
+            names the model file and the dataset.
+    """
+    expected = tuple(model.input_shape[1:])
+    if None not in expected and expected != tuple(info.image_shape):
+        raise ValueError(
+            f"Model {str(model_path)!r} takes inputs of shape {expected}, but "
+            f"{dataset!r} images have shape {tuple(info.image_shape)}."
+        )
+    shape = model.output_shape
+    outputs = shape[-1] if isinstance(shape, tuple) and len(shape) == 2 else None
+    if outputs != info.num_classes:
+        fix = (
+            f"evaluate it on a dataset with {outputs} classes (the one it was trained on)"
+            if outputs
+            else "evaluate a classifier with one output per class"
+        )
+        raise ValueError(
+            f"Model {str(model_path)!r} has outputs of shape {shape}, but {dataset!r} "
+            f"has {info.num_classes} classes: {fix}."
+        )
 
 
 def _per_class_rows(counts, class_names):

@@ -3,6 +3,7 @@ ReActNet, each through `train_single`."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -13,7 +14,11 @@ from typing import NamedTuple
 
 from larq_nobn import files
 from larq_nobn.training.callbacks import EpochTimer, GracefulInterrupt, RunProgbar
-from larq_nobn.training.checkpoint import AtomicCheckpoint, save_checkpoint
+from larq_nobn.training.checkpoint import (
+    AtomicCheckpoint,
+    disk_full_error,
+    save_checkpoint,
+)
 from larq_nobn.training.cluster import (
     LOST_WORKER_ERRORS,
     barrier,
@@ -22,6 +27,8 @@ from larq_nobn.training.cluster import (
 )
 from larq_nobn.training.config import TrainConfig
 from larq_nobn.training.inputs import Data, epoch_dataset, load_data, shard_by_data
+from larq_nobn.training.lock import RunLock
+from larq_nobn.training.memory import check_memory
 from larq_nobn.training.models import compile_model, parameter_counts
 from larq_nobn.training.optim import is_chief, make_strategy
 from larq_nobn.training.resume import (
@@ -33,7 +40,14 @@ from larq_nobn.training.resume import (
     restore,
     stored_config,
 )
-from larq_nobn.training.rundir import plot_curves, prepare_output, read_log, trim_log
+from larq_nobn.training.rundir import (
+    best_epoch,
+    discard_unstarted_run,
+    plot_curves,
+    prepare_output,
+    read_log,
+    trim_log,
+)
 
 import numpy as np
 import tensorflow as tf
@@ -89,18 +103,36 @@ def train(
         The metrics dict (also written to `metrics.json`; `summary.json` for seeds).
 
     # Raises
-        ValueError: Invalid config, an output directory with a run in it, ...
+        ValueError: Invalid config, an output directory with a run in it, settings
+            that need more memory than there is (`memory.check_memory`; skipped with
+            `model_fn`), ...
         FileNotFoundError: Missing data, checkpoint or teacher.
         PermissionError: The output directory is not writable.
+        OutputLockedError: Another live run holds `config.output` (`lock.RunLock`;
+            only the chief of a multi-worker run takes the lock).
+        DiskFullError: The disk filled up; the message names the last checkpoint.
         TrainingInterrupted: SIGINT / SIGTERM; a checkpoint was written.
+
+    A run that fails before it trained anything worth keeping (no checkpoint, no
+    results) in an output directory it created removes that directory again.
     """
     config.validate()
+    if model_fn is None:
+        check_memory(config)
     options = RunOptions(model_fn, data, verbose, resume_hint, strategy, run_eagerly)
-    if config.seeds is not None:
-        return _train_seeds(config, resume, overwrite, options)
-    if config.two_step:
-        return _train_two_step(config, resume, overwrite, options)
-    return train_single(config, options, resume=resume, overwrite=overwrite)
+    chief = is_chief(strategy or make_strategy(config.strategy))
+    lock = RunLock(config.output, enabled=chief)
+    try:
+        with lock:
+            if config.seeds is not None:
+                return _train_seeds(config, resume, overwrite, options)
+            if config.two_step:
+                return _train_two_step(config, resume, overwrite, options)
+            return train_single(config, options, resume=resume, overwrite=overwrite)
+    except BaseException:
+        if lock.created:
+            discard_unstarted_run(config.output)
+        raise
 
 
 class RunOptions(NamedTuple):
@@ -167,6 +199,11 @@ def train_single(
         if not in_cluster(strategy):
             raise
         raise worker_lost(error, config.output, options.resume_hint) from None
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        hint = options.resume_hint or f"larq-nobn train --output {config.output} --resume"
+        raise disk_full_error(error, checkpoint_path(config.output), hint) from error
     finally:
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
@@ -194,15 +231,16 @@ def _train_run(run: _Run, strategy, options: RunOptions, restored: bool) -> dict
 
 
 def _start(config, options, strategy, chief, write_dir, restoring) -> _Run:
-    """Writes config.json (chief only), loads the data, builds and compiles the model
+    """Loads the data, writes config.json (chief only), builds and compiles the model
     and restores the checkpoint when resuming."""
     position, state = Position(), None
     if restoring:
         position, state = read_position(config)
+    tf.keras.utils.set_random_seed(config.seed)
+    # The data first: a run that cannot load it leaves no config.json behind.
+    data = options.data if options.data is not None else load_data(config)
     if chief:
         files.write_json(os.path.join(config.output, "config.json"), config.to_dict())
-    tf.keras.utils.set_random_seed(config.seed)
-    data = options.data if options.data is not None else load_data(config)
     with strategy.scope():
         compiled = compile_model(
             config, data, model_fn=options.model_fn, run_eagerly=options.run_eagerly
@@ -291,8 +329,14 @@ def _metrics(run: _Run, test: dict, log_path: str) -> dict:
     rows = read_log(log_path)
     train_seconds = float(sum(row.get("epoch_seconds", 0.0) or 0.0 for row in rows))
     last = rows[-1] if rows else {}
+    # The validation passes were test passes: the best of them, as the references
+    # report it (None with a held-out validation split).
+    tested = _validation_data(run.data) is run.data.test
+    best, epoch = best_epoch(rows) if tested else (None, None)
     return {
         "test_accuracy": float(test["accuracy"]),
+        "best_test_accuracy": best,
+        "best_epoch": epoch,
         "test_loss": float(test["loss"]),
         "epochs": config.epochs,
         "seed": config.seed,
@@ -323,9 +367,12 @@ def _finish(run: _Run, metrics: dict, log_path: str):
         save_checkpoint(run.student, final)
     plot_curves(log_path, os.path.join(output, "curves.png"))
     files.write_json(os.path.join(output, "metrics.json"), metrics)
+    best = metrics["best_test_accuracy"]
     logger.info(
-        "Test accuracy %.4f, test loss %.4f after %d epoch(s) (%.0f s); outputs in %s",
+        "Test accuracy %.4f (last epoch)%s, test loss %.4f after %d epoch(s) (%.0f s); "
+        "outputs in %s",
         metrics["test_accuracy"],
+        "" if best is None else f", best {best:.4f} (epoch {metrics['best_epoch']})",
         metrics["test_loss"],
         metrics["epochs"],
         metrics["train_seconds"],
@@ -376,7 +423,11 @@ def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
     metrics["epochs"] = results[0]["epochs"] + results[1]["epochs"]
     metrics["train_seconds"] = results[0]["train_seconds"] + results[1]["train_seconds"]
     for name, result in zip(("step1", "step2"), results):
-        metrics[name] = {k: result[k] for k in ("test_accuracy", "test_loss", "epochs")}
+        metrics[name] = {
+            k: result[k]
+            for k in ("test_accuracy", "best_test_accuracy", "best_epoch", "test_loss",
+                      "epochs")
+        }
     metrics["config"] = config.to_dict()
     if chief:
         files.copy_atomic(
@@ -388,7 +439,8 @@ def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
 
 
 def summarize_seeds(metrics_by_seed: dict) -> dict:
-    """Mean and standard deviation over seeds of every scalar test metric.
+    """Mean and standard deviation over seeds of every scalar test metric (the best
+    epoch's test accuracy too, where every seed has one).
 
     `std` is the sample standard deviation (`ddof=1`; 0 for a single seed).
     """
@@ -397,10 +449,14 @@ def summarize_seeds(metrics_by_seed: dict) -> dict:
     for seed in seeds:
         summary["runs"][str(seed)] = {
             k: metrics_by_seed[seed][k]
-            for k in ("test_accuracy", "test_loss", "epochs", "train_seconds")
+            for k in ("test_accuracy", "best_test_accuracy", "best_epoch", "test_loss",
+                      "epochs", "train_seconds")
             if k in metrics_by_seed[seed]
         }
-    for key in ("test_accuracy", "test_loss", "train_seconds"):
+    keys = ["test_accuracy", "test_loss", "train_seconds"]
+    if all(metrics_by_seed[s].get("best_test_accuracy") is not None for s in seeds):
+        keys.insert(1, "best_test_accuracy")
+    for key in keys:
         values = np.array([metrics_by_seed[s][key] for s in seeds], dtype=np.float64)
         summary[key] = {
             "mean": float(values.mean()),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from larq_nobn.optimizers import AGC, exclude_head
+from larq_nobn.optimizers import AGC, Adam, exclude_head
 from larq_nobn.training.config import STRATEGIES, TrainConfig
 
 import tensorflow as tf
@@ -25,8 +25,8 @@ __all__ = [
 
 #: Adam's epsilon: PyTorch's default (1e-8), which both papers' reference code uses
 #: (`torch.optim.Adam` in gushan/ABN utils.py and VITA-Group/BNN_NoBN train.py), not
-#: Keras' 1e-7. Keras adds it to `sqrt(v)` before the bias correction of `v`, PyTorch
-#: after; the two agree once `1 - beta_2 ** t` is close to 1 (a few thousand steps).
+#: Keras' 1e-7. `make_optimizer` adds it after the bias correction of `v`, as PyTorch
+#: (`TrainConfig.adam_epsilon_placement`, default `torch`); Keras adds it before.
 ADAM_EPSILON = 1e-8
 
 
@@ -102,8 +102,10 @@ def make_optimizer(
     exclude=None,
     steps_per_epoch: int | None = None,
 ):
-    """Adam (PyTorch's epsilon, `ADAM_EPSILON`) or SGD with the config's schedule,
-    wrapped in AGC when it is on.
+    """Adam (`larq_nobn.optimizers.Adam`: PyTorch's epsilon `ADAM_EPSILON`, placed
+    as `config.adam_epsilon_placement` says, restarted every `steps_per_epoch` steps
+    with `config.adam_reset_each_epoch`) or SGD with the config's schedule, wrapped in
+    AGC when it is on.
 
     With AGC on, the coupled weight decay `config.weight_decay` is AGC's: `wd * w` is
     added to the gradients of the variables matching `config.weight_decay_pattern`
@@ -117,11 +119,19 @@ def make_optimizer(
         model: The model trained (its classifier head is excluded from AGC).
         exclude: AGC's exclusion regex; `None`: `larq_nobn.optimizers.exclude_head`.
         steps_per_epoch: Steps per epoch (for `linear_epoch`, see
-            `make_learning_rate`).
+            `make_learning_rate`, and Adam's restarts); `None`:
+            `total_steps // config.epochs`.
     """
+    if steps_per_epoch is None:
+        steps_per_epoch = max(1, total_steps // config.epochs)
     learning_rate = make_learning_rate(config, total_steps, steps_per_epoch)
     if config.optimizer == "adam":
-        optimizer = tf.keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON)
+        optimizer = Adam(
+            learning_rate,
+            epsilon=ADAM_EPSILON,
+            epsilon_placement=config.adam_epsilon_placement,
+            reset_every=steps_per_epoch if config.adam_reset_each_epoch else None,
+        )
     else:
         optimizer = tf.keras.optimizers.SGD(learning_rate, momentum=0.9)
     clip_factor = config.resolved_agc_clip_factor

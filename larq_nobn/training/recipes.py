@@ -77,9 +77,9 @@ RECIPES: dict[str, Recipe] = {
             "(default), "
             "CIFAR-100 (--dataset cifar100, the README's runs) or TinyImageNet (--dataset "
             "tiny_imagenet --data-dir ...; the public code has no loader for it: the CIFAR "
-            "settings carried over). Not reproduced: the reference re-creates its Adam at "
-            "every epoch (utils.adjust_optimizer applies the regime's 'optimizer' entry "
-            "each epoch), resetting the moments and the bias correction; ours keeps them. "
+            "settings carried over). Adam restarts at every epoch (moments and bias "
+            "correction), as the reference re-creates it each epoch "
+            "(--no-adam-reset-each-epoch keeps the moments). "
             "Its CIFAR images are normalized with ImageNet's mean/std. For mean +- std "
             "over seeds use --seeds 0 1 2 3 4."
         ),
@@ -92,6 +92,7 @@ RECIPES: dict[str, Recipe] = {
             optimizer="adam",
             learning_rate=1e-3,
             schedule="constant",
+            adam_reset_each_epoch=True,
             weight_decay=0.0,
             augment=True,
             seed=2020,
@@ -107,6 +108,8 @@ RECIPES: dict[str, Recipe] = {
             f"optimizer adam, learning_rate 1e-3, schedule constant: {ABN_CODE} "
             "main_binary.py (--optimizer Adam, --lr 0.001 defaults; default regime "
             "{0: {'optimizer', 'lr'}}, no model regime for the CIFAR models)",
+            f"adam_reset_each_epoch: {ABN_CODE} utils.py adjust_optimizer (called at "
+            "every epoch; the regime's epoch-0 entry re-creates torch.optim.Adam)",
             f"weight_decay 0: {ABN_CODE} main_binary.py (weight_decay commented out of "
             "the regime; the optimizer's param groups carry SGD's weight_decay 0)",
             f"batch_size 256, epochs 200, dataset cifar100 in the README: {ABN_CODE} "

@@ -14,14 +14,15 @@ count of an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import os
+import zipfile
 from typing import NamedTuple
 
+from larq_nobn import files
 from larq_nobn.training.checkpoint import read_checkpoint_state
 from larq_nobn.training.config import TrainConfig
 from larq_nobn.training.optim import build_optimizer_state
-from larq_nobn.training.rundir import clear_run, prepare_output
+from larq_nobn.training.rundir import check_fresh_start, clear_run, prepare_output
 
 __all__ = [
     "RESUMABLE_CHANGES",
@@ -56,14 +57,16 @@ def stored_config(output: str) -> TrainConfig | None:
     path = os.path.join(output, "config.json")
     if not os.path.exists(path):
         return None
-    with open(path) as stream:
-        return TrainConfig.from_json(stream.read())
+    values = files.read_json(path)
+    try:
+        return TrainConfig.from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{path!r}: {error}") from None
 
 
 def read_metrics(output: str) -> dict:
     """The `metrics.json` of a finished run."""
-    with open(os.path.join(output, "metrics.json")) as stream:
-        return json.load(stream)
+    return files.read_json(os.path.join(output, "metrics.json"))
 
 
 def resume_config(output: str, **changes) -> TrainConfig:
@@ -139,7 +142,8 @@ def prepare_run_dir(
         `"fresh"`.
 
     # Raises
-        FileNotFoundError: `resume` without a run to resume.
+        FileNotFoundError: `resume` without a run to resume, or a run that trained
+            epochs whose checkpoint is missing (see `rundir.check_fresh_start`).
     """
     output = config.output
     if not (resume or auto):
@@ -150,7 +154,7 @@ def prepare_run_dir(
         os.path.join(output, "model.keras")
     ):
         done = read_metrics(output).get("epochs", 0)
-        if done >= config.epochs or not os.path.exists(checkpoint):
+        if done >= config.epochs:
             return "done"
     if os.path.exists(checkpoint):
         prepare_output(output, resume=True, write=write)
@@ -161,6 +165,7 @@ def prepare_run_dir(
             "config.json of a larq-nobn run."
         )
     prepare_output(output, resume=True, write=write)
+    check_fresh_start(output, checkpoint, announce=write and resume and not auto)
     if write:
         clear_run(output)
     return "fresh"
@@ -204,10 +209,20 @@ def restore(model, optimizer, variables, path: str, position: Position):
         position: Its `Position`, to check the restored step counter against.
 
     # Raises
+        ValueError: The checkpoint is corrupt (the message names it and what to do).
         RuntimeError: The optimizer state was not restored.
     """
     build_optimizer_state(optimizer, variables)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"Cannot restore the checkpoint {path!r}, it is corrupt "
+            f"({type(error).__name__}: {reason}); the run's files are kept. Start again "
+            "with --overwrite, or copy checkpoints/best.keras over it to resume from "
+            "the best epoch."
+        ) from None
     restored = int(optimizer.iterations.numpy())
     if restored != position.optimizer_iterations:
         raise RuntimeError(

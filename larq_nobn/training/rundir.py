@@ -5,13 +5,21 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import logging
 import os
 import shutil
 import tempfile
 
 from larq_nobn import files
 
-__all__ = ["plot_curves", "prepare_output", "read_log"]
+__all__ = [
+    "best_epoch",
+    "check_fresh_start",
+    "discard_unstarted_run",
+    "plot_curves",
+    "prepare_output",
+    "read_log",
+]
 
 
 _RUN_FILES = (
@@ -25,6 +33,8 @@ _RUN_FILES = (
 _RUN_DIRS = ("checkpoints", "tensorboard")
 _RUN_GLOBS = ("seed_*", "step1", "step2")
 
+
+logger = logging.getLogger(__name__)
 
 _RESULT_FILES = (
     "metrics.json",
@@ -111,6 +121,40 @@ def _check_no_run(output):
         )
 
 
+def check_fresh_start(output, checkpoint, announce=True):
+    """Checks that a resumed run without its `checkpoint` may start again from its
+    first epoch: nothing it trained is lost (no epoch in `log.csv`, no
+    `checkpoints/best.keras`). Logs a warning that it starts again when `announce`.
+
+    # Raises
+        FileNotFoundError: The run trained epochs but the checkpoint is missing; the
+            message names it and says how to start again.
+    """
+    epochs = len(read_log(os.path.join(output, "log.csv")))
+    best = os.path.join(output, "checkpoints", "best.keras")
+    if epochs or os.path.exists(best):
+        trained = f"{epochs} epoch(s) in log.csv" if epochs else f"{best} exists"
+        raise FileNotFoundError(
+            f"Cannot resume the run in {output!r}: its checkpoint {checkpoint} is "
+            f"missing ({trained}); to train it again from the start, pass --overwrite "
+            "instead of --resume."
+        )
+    if announce:
+        logger.warning(
+            "Nothing to resume in %s (no %s, no epoch trained): starting the run from "
+            "its first epoch.",
+            output,
+            checkpoint,
+        )
+
+
+def discard_unstarted_run(output):
+    """Removes `output` (a directory a failed run created) if it holds nothing worth
+    keeping (see `existing_run`): the failure leaves no trace. Returns whether it did."""
+    if not os.path.isdir(output) or existing_run(output):
+        return False
+    shutil.rmtree(output, ignore_errors=True)
+    return True
 
 
 def read_log(path: str) -> list[dict]:
@@ -131,6 +175,30 @@ def read_log(path: str) -> list[dict]:
                 values[key] = value
         parsed.append(values)
     return parsed
+
+
+def best_epoch(rows: list[dict], key: str = "val_accuracy"):
+    """The best `key` over the epochs of a log and the epoch (1-based) that first
+    reached it, as the references report their best test accuracy (the maximum over
+    the epochs' test passes: `best_prec1` in gushan/ABN main_binary.py,
+    `best_top1_acc` in VITA-Group/BNN_NoBN train.py).
+
+    # Arguments
+        rows: Rows of `read_log`.
+        key: The log column, larger is better.
+
+    # Returns
+        `(value, epoch)`, or `(None, None)` when no row has a number under `key`.
+    """
+    scored = [
+        (row[key], row.get("epoch", index) + 1)
+        for index, row in enumerate(rows)
+        if isinstance(row.get(key), float)
+    ]
+    if not scored:
+        return None, None
+    value = max(v for v, _ in scored)
+    return value, next(epoch for v, epoch in scored if v == value)
 
 
 def trim_log(path, epochs):

@@ -39,13 +39,16 @@ __all__ = [
     "NORMS",
     "NORM_EPSILON",
     "NORM_MOMENTUM",
+    "STRIDE2_PADDINGS",
     "WEIGHT_DECAY_REGEX",
     "ExpectedVariance",
     "binary_conv",
     "binarynet_basic_block",
     "bireal_block",
     "check_norm",
+    "check_stride2_padding",
     "full_precision_conv",
+    "max_pool",
     "normalize",
     "reactnet_block",
     "weight_decay_variables",
@@ -70,6 +73,38 @@ def check_norm(norm):
             f"Unknown norm {norm!r}: accepted values are {', '.join(map(repr, NORMS))}."
         )
     return norm
+
+
+#: How the zoo's stride-2 convolutions and pools align their padding:
+#: `"symmetric"` as PyTorch (`padding=1` for 3x3, `padding=3` for the 7x7 stem,
+#: `MaxPool2d(3, 2, 1)`: the first window starts one row / column before the input), the
+#: references' alignment; `"tf_same"` TensorFlow's `"same"` (the extra row and column
+#: at the bottom / right only, so on even inputs the windows start at row 0).
+STRIDE2_PADDINGS = ("symmetric", "tf_same")
+
+
+def check_stride2_padding(stride2_padding):
+    """Return `stride2_padding` if it is one of `STRIDE2_PADDINGS`, else raise a
+    ValueError listing them."""
+    return check_choice(stride2_padding, STRIDE2_PADDINGS, "stride2_padding")
+
+
+def _symmetric(strides, stride2_padding):
+    return check_stride2_padding(stride2_padding) == "symmetric" and strides != 1
+
+
+def max_pool(x, *, stride2_padding="symmetric", name):
+    """The 3x3 stride-2 max-pool of the ImageNet stems, aligned by `stride2_padding`.
+
+    `"symmetric"` is PyTorch's `MaxPool2d(3, 2, 1)` (padding ignored by the maximum),
+    built as a stride-1 `"same"` 3x3 max-pool (layer `{name}_windows`, centred
+    windows) read at rows and columns 0, 2, 4, ... (a 1x1 stride-2 pool, layer
+    `name`); `"tf_same"` is `MaxPool2D(3, 2, "same")` (layer `name`).
+    """
+    if not _symmetric(2, stride2_padding):
+        return tf.keras.layers.MaxPool2D(3, 2, padding="same", name=name)(x)
+    x = tf.keras.layers.MaxPool2D(3, 1, padding="same", name=f"{name}_windows")(x)
+    return tf.keras.layers.MaxPool2D(1, 2, name=name)(x)
 
 
 def normalize(x, norm, name=None, *, head=False):
@@ -193,14 +228,18 @@ def binary_conv(
     pad_values=1.0,
     binary_input=True,
     clip_latent_weights=False,
+    stride2_padding="symmetric",
     name=None,
 ):
     """A binary convolution layer (binary weights, binary inputs) for variant `norm`.
 
     `kernel_size > 1` uses `padding="same"` filled with `pad_values` (1.0: LCE's fast,
     bitpacked path; 0.0: zero padding as PyTorch, which LCE only runs on ARM); 1x1
-    convolutions use `"valid"`. No bias (a following normalization or residual sum makes
-    it redundant, and every reference leaves it out).
+    convolutions use `"valid"`. At stride 2 the padding aligns as `stride2_padding` (one
+    of `STRIDE2_PADDINGS`; `"symmetric"`: `QuantConv2D(symmetric_padding=True)`, the
+    PyTorch grid, padded with `pad_values` after the sign). No bias (a following
+    normalization or residual sum makes it redundant, and every reference leaves it
+    out).
 
     | `binarization` | `norm`        | layer, weight / input quantizer             |
     |----------------|---------------|---------------------------------------------|
@@ -234,16 +273,19 @@ def binary_conv(
             downsample conv after an average pool of the BN-free paper's ReActNet-18).
         clip_latent_weights: `"binarynet"` only: larq's `ste_sign` + `weight_clip` for
             the weights instead of the reference's unclipped identity STE.
+        stride2_padding: One of `STRIDE2_PADDINGS`.
         name: Layer name.
 
     # Returns
         An unbuilt layer, whose kernel reports `precision == 1`.
 
     # Raises
-        ValueError: for an unknown `norm`, `binarization` or `pad_values`.
+        ValueError: for an unknown `norm`, `binarization`, `pad_values` or
+            `stride2_padding`.
     """
     check_norm(norm)
     check_choice(binarization, BINARIZATIONS, "binarization")
+    symmetric = kernel_size > 1 and _symmetric(strides, stride2_padding)
     common = dict(
         filters=filters,
         kernel_size=kernel_size,
@@ -253,6 +295,8 @@ def binary_conv(
         use_bias=False,
         name=name,
     )
+    if symmetric:
+        common["symmetric_padding"] = True
     sign = binarization == "binarynet" and norm != "bf"
     if not binary_input:
         common["input_quantizer"] = None
@@ -271,17 +315,22 @@ def binary_conv(
         return QuantConv2D(kernel_quantizer=kernel, **common)
 
 
-def full_precision_conv(filters, kernel_size, *, norm, strides=1, name=None):
+def full_precision_conv(
+    filters, kernel_size, *, norm, strides=1, stride2_padding="symmetric", name=None
+):
     """A full-precision convolution (stem, Bi-Real shortcut) for variant `norm`.
 
     `"bf"`: `ScaledWSQuantConv2D` without quantizers (the NFNet ScaledWS conv, as the
-    BN-free paper uses for its stem and shortcut convs); otherwise a plain `Conv2D`.
-    Both without bias and with zero `"same"` padding.
+    BN-free paper uses for its stem and shortcut convs); otherwise a plain `Conv2D`, or
+    at stride 2 with `stride2_padding="symmetric"` a `QuantConv2D` without quantizers
+    and with `symmetric_padding=True` (PyTorch's alignment). All without bias and with
+    zero `"same"` padding.
 
     # Raises
-        ValueError: for an unknown `norm`.
+        ValueError: for an unknown `norm` or `stride2_padding`.
     """
     check_norm(norm)
+    symmetric = kernel_size > 1 and _symmetric(strides, stride2_padding)
     common = dict(
         filters=filters,
         kernel_size=kernel_size,
@@ -290,8 +339,12 @@ def full_precision_conv(filters, kernel_size, *, norm, strides=1, name=None):
         use_bias=False,
         name=name,
     )
+    if symmetric:
+        common["symmetric_padding"] = True
     if norm == "bf":
         return ScaledWSQuantConv2D(**common)
+    if symmetric:
+        return QuantConv2D(**common)
     return tf.keras.layers.Conv2D(**common)
 
 
@@ -301,8 +354,8 @@ def _scale(x, value, name):
 
 
 def _binary_branch(
-    x, filters, kernel_size, *, norm, variance, strides=1, pad_values=1.0, name,
-    suffix=""
+    x, filters, kernel_size, *, norm, variance, strides=1, pad_values=1.0,
+    stride2_padding="symmetric", name, suffix=""
 ):
     """The residual branch of ReActNet / Bi-Real blocks: a binary convolution and its
     normalization; for `"bf"` (`variance` given) `x_in = beta * x` before it and
@@ -322,6 +375,7 @@ def _binary_branch(
         norm=norm,
         strides=strides,
         pad_values=pad_values,
+        stride2_padding=stride2_padding,
         name=f"{name}_conv{kernel_size}x{kernel_size}",
     )(x_in)
     y = normalize(y, norm, f"{name}_norm{suffix}")
@@ -338,7 +392,8 @@ def _variance_for(norm, variance):
 
 
 def reactnet_block(
-    x, filters, *, norm, strides=1, variance=None, pad_values=1.0, name="block"
+    x, filters, *, norm, strides=1, variance=None, pad_values=1.0,
+    stride2_padding="symmetric", name="block"
 ):
     """ReActNet-A's basic block: RSign, binary 3x3 conv, RSign, binary 1x1 conv.
 
@@ -380,6 +435,7 @@ def reactnet_block(
         variance: The network's `ExpectedVariance` (`"bf"` only; updated in place).
             `None` starts a fresh one with alpha = 0.2.
         pad_values: Padding value of the 3x3 binary convolution (1.0 or 0.0).
+        stride2_padding: One of `STRIDE2_PADDINGS` (see `binary_conv`).
         name: Prefix of the layer names.
 
     # Returns
@@ -406,7 +462,7 @@ def reactnet_block(
 
     x_in, y = _binary_branch(
         x, in_channels, 3, norm=norm, variance=variance, strides=strides,
-        pad_values=pad_values, name=name, suffix="1",
+        pad_values=pad_values, stride2_padding=stride2_padding, name=name, suffix="1",
     )
     shortcut = x
     if strides == 2:
@@ -438,6 +494,7 @@ def bireal_block(
     beta=1.0,
     pad_values=1.0,
     float_shortcut=False,
+    stride2_padding="symmetric",
     name="block",
 ):
     """Bi-Real Net / ReActNet-18 residual: one binary 3x3 convolution per shortcut.
@@ -469,6 +526,7 @@ def bireal_block(
         beta: The input scale of `"bf"` (ignored otherwise).
         pad_values: Padding value of the binary convolution (1.0 or 0.0).
         float_shortcut: Full-precision instead of binary weights in the shortcut conv.
+        stride2_padding: One of `STRIDE2_PADDINGS` (see `binary_conv`).
         name: Prefix of the layer names.
 
     # Returns
@@ -488,7 +546,7 @@ def bireal_block(
     x_in = _scale(x, beta, f"{name}_beta") if bf else x
     y = binary_conv(
         filters, 3, norm=norm, strides=strides, pad_values=pad_values,
-        name=f"{name}_conv3x3",
+        stride2_padding=stride2_padding, name=f"{name}_conv3x3",
     )(x_in)
     y = normalize(y, norm, f"{name}_norm")
     if bf:
@@ -520,6 +578,7 @@ def binarynet_basic_block(
     pad_values=1.0,
     output_activation=True,
     clip_latent_weights=False,
+    stride2_padding="symmetric",
     name="block",
 ):
     """The BasicBlock of BinaryNet.pytorch's CIFAR ResNet (used by the ABN paper).
@@ -560,6 +619,7 @@ def binarynet_basic_block(
         output_activation: Apply the block's final normalization and HardTanh (not
             `"bf"`, which has none).
         clip_latent_weights: See `binary_conv`.
+        stride2_padding: One of `STRIDE2_PADDINGS` (see `binary_conv`).
         name: Prefix of the layer names.
 
     # Returns
@@ -588,6 +648,7 @@ def binarynet_basic_block(
             binarization="binarynet",
             pad_values=pad_values,
             clip_latent_weights=clip_latent_weights,
+            stride2_padding=stride2_padding,
             name=f"{name}_{conv_name}",
         )
 

@@ -185,6 +185,11 @@ class _PointwiseMatmulGradient:
         return super().convolution_op(inputs, kernel)
 
 
+#: What `QuantConv2D(symmetric_padding=True, pad_values=1.0)` pads its input with
+#: before the input quantizer: far above any learned sign threshold.
+_POSITIVE_PAD = 1e30
+
+
 @tf.keras.utils.register_keras_serializable(package="larq_nobn")
 class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     """`larq.layers.QuantConv2D` whose 1x1 convolutions take matmul gradients.
@@ -197,6 +202,15 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     case `pointwise_conv2d` speeds up most). The zoo's measured step times are in
     BENCHMARKS.md.
 
+    `symmetric_padding=True` (with `padding="same"`) aligns as PyTorch's
+    `padding=(k - 1) // 2`: `(k - 1) // 2` rows and columns of `pad_values` before the
+    input, the rest of "same"'s after it. At stride 1 this is "same"; at stride 2 on
+    an even input TensorFlow's "same" pads only after (bottom / right), so the
+    sampling grid shifts by one. `pad_values=0.0` pads the quantized input (after the
+    sign); `pad_values=1.0` pads the input before its sign quantizer with a large
+    positive value, which the sign maps to +1 (so LCE still converts the layer to a
+    binary convolution, with "valid" padding).
+
     Registered as `larq_nobn>QuantConv2D` (a `.keras` file loads it back as this class;
     a legacy `.h5` config, which names classes without their package, loads larq's
     `QuantConv2D`, which computes the same function).
@@ -207,7 +221,9 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
     reference code) the gradient is never zero, so the warning is left out.
     """
 
-    def __init__(self, *args, kernel_quantizer=None, **kwargs):
+    def __init__(
+        self, *args, kernel_quantizer=None, symmetric_padding=False, **kwargs
+    ):
         kernel_quantizer = lq.quantizers.get(kernel_quantizer)
         identity_gradient = (
             getattr(kernel_quantizer, "precision", None) == 1
@@ -217,6 +233,48 @@ class QuantConv2D(_PointwiseMatmulGradient, lq.layers.QuantConv2D):
         quiet = no_weight_clip_warning() if identity_gradient else contextlib.nullcontext()
         with quiet:
             super().__init__(*args, kernel_quantizer=kernel_quantizer, **kwargs)
+        if not isinstance(symmetric_padding, bool):
+            raise ValueError(
+                f"`symmetric_padding` must be True or False, got {symmetric_padding!r}."
+            )
+        self.symmetric_padding = symmetric_padding
+        if symmetric_padding and self.padding == "same":
+            self._is_native_padding = False  # explicit `tf.pad`, even with 0.0
+
+    def _get_spatial_padding_same(self, shape):
+        pads = super()._get_spatial_padding_same(shape)
+        if not self.symmetric_padding:
+            return pads
+        # PyTorch's `padding=d * (k - 1) // 2`: that many rows / columns before; after,
+        # what the output size of "same" needs (at stride 2 one fewer for even inputs).
+        return [
+            (d * (k - 1) // 2, before + after - d * (k - 1) // 2)
+            for (before, after), k, d in zip(pads, self.kernel_size, self.dilation_rate)
+        ]
+
+    def call(self, inputs):
+        if not (
+            self.symmetric_padding
+            and self.padding == "same"
+            and self.input_quantizer is not None
+            and not tf.is_tensor(self.pad_values)
+            and self.pad_values == 1.0
+        ):
+            return super().call(inputs)
+        # +1 after the sign, padded before it with a value every sign maps to +1 (and
+        # whose straight-through gradient is zero): LCE then sees a sign feeding a
+        # "valid" convolution and converts it to a binary one, which a padding after
+        # the sign would keep in float.
+        inputs = tf.pad(
+            inputs, self._get_padding_same(inputs), constant_values=_POSITIVE_PAD
+        )
+        with lq.utils.patch_object(self, "padding", "valid"), lq.utils.patch_object(
+            self, "_is_native_padding", True
+        ):
+            return super().call(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "symmetric_padding": self.symmetric_padding}
 
 
 _WS_DOC = r"""

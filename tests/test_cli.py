@@ -112,7 +112,9 @@ def test_help_texts(capsys):
 
 def test_every_subcommand_is_registered():
     commands = set(cli.build_parser()._subparsers._group_actions[0].choices)
-    assert commands == {"train", "evaluate", "recipes", "convert", "benchmark", "tune"}
+    assert commands == {
+        "train", "evaluate", "recipes", "convert", "benchmark", "tune", "import-weights"
+    }
 
 
 @pytest.mark.parametrize(
@@ -222,11 +224,19 @@ def test_train_seeds_then_evaluate(capsys, tmp_path, fashion_dir):
         assert metrics["model"] == "binarynet" and metrics["width_multiplier"] == 0.0625
         accuracies.append(metrics["test_accuracy"])
         losses.append(metrics["test_loss"])
+        # One epoch, validated on the test split: the best epoch is the last.
+        assert (metrics["best_test_accuracy"], metrics["best_epoch"]) == (
+            metrics["test_accuracy"], 1)
+        assert (
+            f"Test accuracy {accuracies[-1]:.4f} (last epoch), best "
+            f"{accuracies[-1]:.4f} (epoch 1)" in out
+        )
     with open(output / "summary.json") as stream:
         summary = json.load(stream)
     assert summary["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
     assert summary["test_accuracy"]["std"] == pytest.approx(np.std(accuracies, ddof=1))
     assert summary["test_loss"]["mean"] == pytest.approx(np.mean(losses))
+    assert summary["best_test_accuracy"]["values"] == pytest.approx(accuracies)
 
     # evaluate prints the same test accuracy as the run wrote (same 64 test samples);
     # without --dataset it reads the dataset from the run's config.json.
@@ -343,7 +353,9 @@ def help_examples(command, capsys):
     return [shlex.split(line)[1:] for line in lines]
 
 
-@pytest.mark.parametrize("command", [c.__name__.rsplit(".", 1)[-1] for c in cli.COMMANDS])
+@pytest.mark.parametrize(
+    "command", [c.__name__.rsplit(".", 1)[-1].replace("_", "-") for c in cli.COMMANDS]
+)
 def test_every_help_ends_with_examples_that_parse(command, capsys):
     examples = help_examples(command, capsys)
     assert 2 <= len(examples) <= 3

@@ -882,3 +882,20 @@ def test_tiny_imagenet_errors(tiny_imagenet, tmp_path, monkeypatch):
     (root / "train" / "n02" / "images").rmdir()
     with pytest.raises(data.CorruptDatasetError, match="n02"):
         data.tiny_imagenet_files("train")
+
+
+def test_lighting_truncated_as_the_reference_on_uint8_pixels():
+    # BNN_NoBN's Lighting: uint8 pixels + the [0, 1]-scale offset, clipped to
+    # [0, 255] and cast back to uint8 (truncation).
+    image = tf.constant([[[0.2, 254.6, 100.4], [255.0, 0.0, 37.5]]])  # (1, 2, 3)
+    levels = np.round(image.numpy())  # the reference's crop is a uint8 image
+    lowered = 0
+    for i in range(40):
+        seed = tf.constant([i, 7])
+        offset = data.lighting(tf.zeros([1, 1, 3]), seed, 0.1, pixel_range=1.0).numpy()
+        assert np.abs(offset).max() < 0.2  # about 0.01: a fraction of one level
+        out = data.lighting(image, seed, 0.1, pixel_range=1.0, truncate=True).numpy()
+        expected = np.clip(levels + offset, 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(out, expected)
+        lowered += int((out < levels).sum())
+    assert lowered > 0  # negative offsets take one level off (above 0)

@@ -3,7 +3,8 @@ deploy guide is executed, and every `larq-nobn ...` line of their ```bash blocks
 
 Each Markdown file runs in its own fresh interpreter (import order matters: `larq_nobn`
 must come before TensorFlow), its blocks in sequence in one namespace, in a folder
-holding `runs/default/model.keras` (the architecture of `make run`'s model, untrained),
+holding `runs/default/model.keras` (the architecture of `make run`'s model, untrained)
+and `model_best.npz` (reference weights, a golden fixture),
 with `TF_CPP_MIN_LOG_LEVEL` unset and nothing on stderr.
 Each block must also stand alone (copied on its own into a fresh interpreter): ruff
 finds no undefined name in it, and it imports `larq_nobn` before TensorFlow, larq or
@@ -17,6 +18,7 @@ import dataclasses
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -134,13 +136,16 @@ def test_stand_alone_check_catches_an_undefined_name(tmp_path):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A folder with `runs/default/model.keras`: the default `larq-nobn train` model's
-    architecture (BinaryNet x0.25, bn, 28x28x1, 10 classes)."""
+    architecture (BinaryNet x0.25, bn, 28x28x1, 10 classes), and `model_best.npz`: the
+    weights of gushan/ABN's vgg_cifar10_binary at width / 16 (a golden fixture)."""
     from larq_nobn import training
 
     folder = tmp_path_factory.mktemp("docs")
     (folder / "runs" / "default").mkdir(parents=True)
     model = training.build_model(training.TrainConfig(), (28, 28, 1), 10)
     model.save(folder / "runs" / "default" / "model.keras")
+    shutil.copy(ROOT / "tests" / "reference" / "fixtures" / "binarynet_bn.npz",
+                folder / "model_best.npz")
     return folder
 
 

@@ -413,7 +413,12 @@ def test_snap_to_integers_hand_values():
 
 def zoo_binarynet(norm):
     tf.keras.utils.set_random_seed(0)
-    model = zoo.BinaryNet(norm=norm, input_shape=(28, 28, 1), width_multiplier=0.125)
+    # Keras' init: the seeded weights these exact (atol 1e-5) export checks were
+    # written for; with the reference init, seed 0 puts one of 48 samples at a sign
+    # threshold (an ABN interval split flips it; seeds 1 and 2 do not).
+    model = zoo.BinaryNet(
+        norm=norm, input_shape=(28, 28, 1), width_multiplier=0.125, init="keras"
+    )
     randomize_non_kernel_weights(model)  # ABN betas in (-0.3, 0.3): every case
     return model
 

@@ -7,11 +7,10 @@ normalization statistics after one training forward and (e) update of one optimi
 step. Each zoo model is loaded with `load_reference_weights` and must agree within 1e-4
 relative (of each tensor's largest entry).
 
-Checked here is what agrees today: BinaryNet bn and abn in (a)-(d); the ABN paper's
-ResNet and ReActNet-18 (CIFAR stem) up to their first stride-2 3x3 convolution, and
-their stride-2 shortcuts (a 1x1 stride-2 convolution, or a 2x2 average pool and a 1x1
-convolution), which sample rows and columns 0, 2, 4, ... as PyTorch does. The loader
-round-trips every architecture it maps.
+Checked here, for every variant with the zoo in its reference form (`pad_values=0.0`;
+stride-2 layers align as PyTorch by default): (a)-(d), gradients that are zero in theory
+checked for being rounding noise instead (`ZERO_IN_THEORY`). The loader round-trips
+every architecture it maps.
 """
 
 import logging
@@ -28,11 +27,10 @@ from larq_nobn.zoo.reference_weights import (
 
 import numpy as np
 import pytest
-from reference.equivalence import ZooRun, compare, load_fixture, stored_names
+from reference.equivalence import ZOO_MODELS, ZooRun, compare, load_fixture, stored_names
 
 TOLERANCE = 1e-4
 BINARYNETS = ["binarynet_bn", "binarynet_abn"]
-ABN_PAPER = ["resnet18_abn_paper_bn", "resnet18_abn_paper_abn"]
 # Round trips, one of each layout the loader maps: BinaryNet's folded biases and
 # flatten order (bn: BN, abn: ABN), the ABN ResNet's skipped norm, ReActNet-18's BN
 # and shortcut norms (CIFAR stem) and ScaledWS gains (ImageNet stem), ReActNet-A's
@@ -59,52 +57,93 @@ def _weights(store):
     return {k[len("weight/"):]: v for k, v in store.items() if k.startswith("weight/")}
 
 
-@pytest.mark.parametrize("name", BINARYNETS)
-def test_binarynet_outputs_match_the_reference(results, name):
+VARIANTS = sorted(ZOO_MODELS)
+
+#: Reference gradients that are zero in theory, so both sides hold rounding noise
+#: (about 1e-9 against entries up to 0.06-1.3) whose relative error means nothing;
+#: each is checked to be that small in the fixture instead.
+ZERO_IN_THEORY = {
+    # The shortcut norm's shift is added to the block's sum, which a train-mode BN
+    # (ABN) normalizes next: a constant per channel, removed by that normalization.
+    "resnet18_abn_paper_bn": {
+        "layer2.0.downsample.1.bias", "layer3.0.downsample.1.bias",
+        # The classifier's bias, normalized away by the train-mode `bn3` after it.
+        "fc.bias",
+    },
+    "resnet18_abn_paper_abn": {
+        "layer2.0.downsample.1.beta", "layer3.0.downsample.1.beta", "fc.bias",
+    },
+    # Block 1's channel-doubling 1x1 convs have fan-in 2 at width 1/16: ScaledWS
+    # standardizes two weights to exactly +-1, whose gradient is zero.
+    "reactnet_a_bf": {
+        "feature.1.binary_pw_down1.weight", "feature.1.binary_pw_down2.weight",
+    },
+}
+
+
+def _largest_gradient(store, name):
+    key = f"grad/{name}"
+    if key in store:
+        return float(np.abs(store[key]).max())
+    return float(np.abs(store[f"{key}::values"]).max())
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_outputs_match_the_reference(results, name):
     result = results(name)
     assert result["eval"]["output"] < TOLERANCE  # (a)
     assert result["train"]["output"] < TOLERANCE  # (b)
     assert result["train"]["loss"] < TOLERANCE
 
 
-@pytest.mark.parametrize("name", BINARYNETS)
-def test_binarynet_gradients_match_the_reference(results, name):
+@pytest.mark.parametrize("name", VARIANTS)
+def test_gradients_match_the_reference(results, name):  # (c)
     result, store = results(name), load_fixture(name)
     # Every reference gradient but those of the biases the zoo folds into the moving
-    # means (a normalization follows each, so their gradient is zero up to rounding).
+    # means (BinaryNet: a normalization follows each, so their gradient is zero up to
+    # rounding, and the zoo has no variable for them).
     run = ZooRun(name)
     folded = {p.fold for p in run.params if p.fold is not None}
-    assert folded
     assert set(result["grad"]) == set(stored_names(store, "grad")) - folded
-    worst = max(result["grad"], key=result["grad"].get)
-    assert result["grad"][worst] < TOLERANCE, worst
+    zero = ZERO_IN_THEORY.get(name, set())
+    assert zero <= set(result["grad"])
+    largest = max(_largest_gradient(store, n) for n in result["grad"])
+    for n in zero:
+        assert _largest_gradient(store, n) < 1e-6 * largest, n
+    checked = {n: e for n, e in result["grad"].items() if n not in zero}
+    worst = max(checked, key=checked.get)
+    assert checked[worst] < TOLERANCE, worst
 
 
-@pytest.mark.parametrize("name", BINARYNETS)
-def test_binarynet_moving_statistics_match_the_reference(results, name):
+@pytest.mark.parametrize("name", VARIANTS)
+def test_moving_statistics_match_the_reference(results, name):  # (d)
     result, store = results(name), load_fixture(name)
-    assert set(result["stats"]) == set(stored_names(store, "stats"))
-    worst = max(result["stats"], key=result["stats"].get)
-    assert result["stats"][worst] < TOLERANCE, worst
+    stats = result["stats"]
+    # The ABN ResNet's last block builds an output norm that its forward skips (the
+    # head's take its place); the zoo has none, and the step leaves the reference's as
+    # loaded.
+    skipped = set(stored_names(store, "stats")) - set(stats)
+    names = {
+        "resnet18_abn_paper_bn": {"running_mean", "running_var"},
+        "resnet18_abn_paper_abn": {"moving_mean", "moving_var"},  # gushan/ABN's ABN
+    }.get(name, set())
+    assert skipped == {f"layer3.1.bn2.{n}" for n in names}
+    for n in skipped:
+        np.testing.assert_array_equal(store[f"stats/{n}"], store[f"weight/{n}"])
+    if not stats:  # bf and none: no normalization, and the fixture holds none
+        assert not ZooRun(name).stats()
+        return
+    worst = max(stats, key=stats.get)
+    assert stats[worst] < TOLERANCE, worst
 
 
-# Normalizations whose inputs come before the first stride-2 3x3 convolution (or
-# through a 1x1 stride-2 shortcut, or an average pool, from there only), by variant.
-BEFORE_STRIDE_2 = {
-    "resnet18_abn_paper_bn": ("bn1.", "layer1.", "layer2.0.downsample."),
-    "resnet18_abn_paper_abn": ("bn1.", "layer1.", "layer2.0.downsample."),
-    "reactnet18_bn_cifar": ("bn1.", "layer1.", "layer2.0.downsample."),
-}
-
-
-@pytest.mark.parametrize("name", sorted(BEFORE_STRIDE_2))
-def test_resnets_match_before_the_first_stride_2_conv(results, name):
-    stats = results(name)["stats"]
-    before = [n for n in stats if n.startswith(BEFORE_STRIDE_2[name])]
-    # stem norm + stage 1's norms (2 blocks x 2 or 4 blocks x 1) + the shortcut's,
-    # each a mean and a variance
-    assert len(before) == 2 * (1 + 4 + 1)
-    assert max(stats[n] for n in before) < TOLERANCE
+def test_abn_resnet_head_keeps_the_unbiased_variance(results):
+    # torch's BatchNorm1d (gushan/ABN `bn2`, `bn3`) averages the unbiased batch
+    # variance into its running one; Keras' rank-2 normalization the biased one (8/7
+    # smaller at batch 8). The checks above hold within 1e-4, so the head did not.
+    stats = results("resnet18_abn_paper_bn")["stats"]
+    assert {"bn2.running_var", "bn3.running_var"} <= set(stats)
+    assert max(stats["bn2.running_var"], stats["bn3.running_var"]) < TOLERANCE
 
 
 @pytest.mark.parametrize("name", ROUND_TRIPS)
@@ -161,12 +200,15 @@ def test_one_error_names_every_missing_unexpected_and_misshaped_parameter():
     weights["features.99.weight"] = np.zeros(3)
     weights["features.7.weight"] = np.zeros((16, 8, 5, 5))
     weights["classifier.6.weight"] = np.zeros((10, 65))
+    weights["features.0.bias"] = np.zeros(5)  # folded into stem_norm's moving mean
     with pytest.raises(ValueError) as info:
         load_reference_weights(model, weights, architecture="binarynet")
     message = str(info.value)
     for part in (
-        "missing: classifier.4.running_var, features.3.weight",
-        "unexpected: features.99.weight",
+        "2 missing: classifier.4.running_var, features.3.weight",
+        "1 unexpected: features.99.weight",
+        "3 mis-shaped: ",
+        "features.0.bias (5,) (the model needs 8 entries)",
         "features.7.weight (16, 8, 5, 5) (the model needs (16, 8, 3, 3))",
         "classifier.6.weight (10, 65) (the model needs (10, 64))",
     ):

@@ -196,7 +196,8 @@ def test_every_subcommand_help_ends_with_whole_sentences(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "10000")  # argparse wraps at the terminal's width
     parser = cli.build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(subparsers) == {module.__name__.rsplit(".", 1)[1] for module in
+    assert set(subparsers) == {module.__name__.rsplit(".", 1)[1].replace("_", "-")
+                               for module in
                                cli.COMMANDS}
     for command, subparser in subparsers.items():
         assert cli.main([command, "--help"]) == 0

@@ -608,6 +608,12 @@ def test_train_interrupt_resume_and_extend(tmp_path, monkeypatch):
         written = json.load(stream)
     assert written["test_accuracy"] == metrics["test_accuracy"]
     assert (written["epochs"], written["seed"]) == (3, 5)
+    # Validated on the test split: the last row is the final test pass, and the best
+    # is the first epoch (1-based) with the largest of the three.
+    accuracies = [r["val_accuracy"] for r in rows]
+    assert written["test_accuracy"] == pytest.approx(accuracies[-1])
+    assert written["best_test_accuracy"] == max(accuracies)
+    assert written["best_epoch"] == accuracies.index(max(accuracies)) + 1
     assert written["params"]["binary"] == 3 * 3 * 4 * 8  # the one binary conv
     assert written["train_seconds"] == pytest.approx(
         sum(r["epoch_seconds"] for r in rows)
@@ -816,3 +822,51 @@ def test_mirrored_strategy_tiny_run(tmp_path, mirrored_strategy):
     metrics = training.train(resumed, resume=True, **run)
     assert metrics["epochs"] == 2
     assert metrics["optimizer_iterations"] == 2 * data.steps_per_epoch
+
+
+def test_best_epoch_is_the_first_with_the_largest_value():
+    from larq_nobn.training.rundir import best_epoch
+
+    rows = [
+        {"epoch": 0, "val_accuracy": 0.5},
+        {"epoch": 1, "val_accuracy": 0.75},
+        {"epoch": 2, "val_accuracy": 0.75},
+        {"epoch": 3, "val_accuracy": 0.625},
+    ]
+    assert best_epoch(rows) == (0.75, 2)
+    assert best_epoch(rows, "accuracy") == (None, None)
+    # A resumed run's log may hold an empty cell (e.g. an interrupted epoch's row).
+    assert best_epoch([{"epoch": 0, "val_accuracy": ""}, *rows[:1]]) == (0.5, 1)
+
+
+def test_an_applications_teacher_gets_its_own_preprocessing(monkeypatch):
+    from larq_nobn.training.distill import TeacherInput
+    from larq_nobn.training.models import load_teacher
+
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.float32)
+    student_input = (pixels / 255.0 - np.array(mean)) / np.array(std)
+    # ResNet50's caffe mode from the raw pixels: BGR, minus the ImageNet BGR mean.
+    caffe = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68])
+    layer = TeacherInput(mean, std, "caffe")
+    np.testing.assert_allclose(layer(student_input.astype(np.float32)), caffe, atol=1e-3)
+    assert TeacherInput.from_config(layer.get_config()).get_config() == layer.get_config()
+
+    # load_teacher puts it in front of the application (no download: a stand-in).
+    class Probe(tf.keras.layers.Layer):
+        def call(self, x):
+            return tf.reduce_mean(x, axis=(1, 2))
+
+    def resnet50(weights):
+        assert weights == "imagenet"
+        inputs = tf.keras.Input((4, 4, 3))
+        return tf.keras.Model(inputs, Probe()(inputs))
+
+    monkeypatch.setattr(tf.keras.applications, "ResNet50", resnet50)
+    teacher = load_teacher("keras.applications.ResNet50", mean, std)
+    np.testing.assert_allclose(
+        teacher(student_input.astype(np.float32)), caffe.mean(axis=(1, 2)), atol=1e-3
+    )
+    with pytest.raises(ValueError, match="no known preprocessing.*ResNet50"):
+        load_teacher("keras.applications.EfficientNetB0", mean, std)

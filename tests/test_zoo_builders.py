@@ -30,10 +30,10 @@ COMMON = (
     "name",
 )
 OWN_OPTIONS = {
-    "BinaryNet": ("binary_classifier_input", "clip_latent_weights"),
-    "ReActNetA": (),
-    "ReActNet18": ("stem", "float_shortcut", "beta_schedule"),
-    "BinaryResNet18": ("head_pool", "clip_latent_weights"),
+    "BinaryNet": ("binary_classifier_input", "clip_latent_weights", "init"),
+    "ReActNetA": ("stride2_padding", "init"),
+    "ReActNet18": ("stem", "float_shortcut", "beta_schedule", "stride2_padding", "init"),
+    "BinaryResNet18": ("head_pool", "clip_latent_weights", "stride2_padding", "init"),
 }
 QUANTIZERS = ("input_quantizer", "kernel_quantizer", "kernel_constraint")
 BUILDERS = (zoo.BinaryNet, zoo.ReActNetA, zoo.ReActNet18, zoo.BinaryResNet18)

@@ -107,7 +107,9 @@ def test_layer_types_per_variant(full_models):
             assert stem.input_quantizer is None and stem.kernel_quantizer is None
             assert all(isinstance(c, ScaledWSQuantConv2D) for c in convs)
         else:
-            assert type(stem) is tf.keras.layers.Conv2D
+            # stride 2, aligned as PyTorch: a QuantConv2D without quantizers
+            assert type(stem) is QuantConv2D and stem.symmetric_padding
+            assert stem.input_quantizer is None and stem.kernel_quantizer is None
             assert all(type(c) is QuantConv2D for c in convs)
         assert type(model.get_layer("classifier")) is tf.keras.layers.Dense
         assert sum(isinstance(layer, RPReLU) for layer in model.layers) == 26

@@ -6,7 +6,7 @@ import math
 import re
 
 from larq_nobn import ChannelScaledSign, RPReLU, RSign, ScaledWSQuantConv2D
-from larq_nobn.layers import HardTanh
+from larq_nobn.layers import HardTanh, QuantConv2D
 from larq_nobn.zoo import binary_resnet18, get_model, reactnet18
 from tests.helpers import randomize_non_kernel_weights
 from tests.zoo_checks import (
@@ -79,11 +79,14 @@ def tiny_models():
     for i, variant in enumerate(VARIANTS):
         for j, norm in enumerate(NORMS):
             tf.keras.utils.set_random_seed(4 * i + j)
+            # Keras' Glorot kernels: mixed signs, so the conversion checks see generic
+            # binary kernels (the reference init starts every ReActNet-18 kernel at +1).
             model = build(
                 variant,
                 norm=norm,
                 input_shape=TINY_SHAPE,
                 width_multiplier=TINY_WIDTH[variant],
+                init="keras",
             )
             randomize_non_kernel_weights(model, seed=4 * i + j)
             models[variant, norm] = model
@@ -146,8 +149,12 @@ def test_layer_types_per_variant(full_models):
                 shortcut = model.get_layer(f"stage{s}_block1_shortcut_conv")
                 assert shortcut.input_quantizer is None
                 assert shortcut.kernel_quantizer.precision == 1
-        if norm != "bf":
-            assert type(model.get_layer("stem_conv")) is tf.keras.layers.Conv2D
+        stem = model.get_layer("stem_conv")
+        if norm != "bf" and stem.strides == (1, 1):
+            assert type(stem) is tf.keras.layers.Conv2D
+        elif norm != "bf":  # the 7x7 stride-2 stem, aligned as PyTorch
+            assert type(stem) is QuantConv2D and stem.symmetric_padding
+            assert stem.input_quantizer is None and stem.kernel_quantizer is None
         rprelus = sum(isinstance(layer, RPReLU) for layer in model.layers)
         tanhs = sum(isinstance(layer, HardTanh) for layer in model.layers)
         if variant == "reactnet18":
@@ -323,6 +330,8 @@ def test_bf_trains_with_adam_and_agc():
     model.compile(
         optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
-    losses = model.fit(x, y, batch_size=32, epochs=20, verbose=0).history["loss"]
+    # 30 epochs: with the PyTorch stride-2 alignment (issue 16) 20 reach 0.82 x the
+    # first loss on this seed, 30 reach 0.51 x.
+    losses = model.fit(x, y, batch_size=32, epochs=30, verbose=0).history["loss"]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-3:]) < 0.8 * losses[0]

@@ -14,6 +14,7 @@ from larq_nobn.zoo.binarynet import BinaryNet  # noqa: E402
 from larq_nobn.zoo.preprocessing import preprocess_input  # noqa: E402
 from larq_nobn.zoo.reactnet import ReActNetA  # noqa: E402
 from larq_nobn.zoo.reactnet18 import ReActNet18  # noqa: E402
+from larq_nobn.zoo.reference_import import reference_model  # noqa: E402
 from larq_nobn.zoo.reference_weights import load_reference_weights  # noqa: E402
 from larq_nobn.zoo.registry import MODELS, NORMS, REGISTRY, ModelSpec, get_model  # noqa: E402
 from larq_nobn.zoo.resnet import ResNet18  # noqa: E402
@@ -31,4 +32,5 @@ __all__ = [
     "get_model",
     "load_reference_weights",
     "preprocess_input",
+    "reference_model",
 ]

@@ -6,6 +6,7 @@ from larq_nobn.blocks import (
     ExpectedVariance,
     binarynet_basic_block,
     check_norm,
+    check_stride2_padding,
     full_precision_conv,
     normalize,
 )
@@ -19,6 +20,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import (
     CIFAR_AGC_CLIP_FACTOR,
     CIFAR_INPUT_SHAPE,
@@ -76,6 +78,8 @@ def BinaryResNet18(
     name=None,
     head_pool="reference",
     clip_latent_weights=False,
+    stride2_padding="symmetric",
+    init="reference",
 ):
     """The ABN paper's CIFAR ResNet-18 (BinaryNet.pytorch `resnet_binary`, depth 18).
 
@@ -95,7 +99,8 @@ def BinaryResNet18(
     instead. 4,326,400 binary weights at width 1. `"abn"` replaces every BN before the
     pooling with `ABN` (momentum 0.1, the reference's) and keeps the head's two plain
     BNs (BatchNorm1d in the ABN reference code); `"none"` deletes every normalization,
-    head included.
+    head included. The head's norms work on a 1x1 map (layers `head_map`, `logits`), so
+    their moving variance is the unbiased one, as BatchNorm1d's.
 
     Its `"bf"` counterpart is designed here from the "BNN - BN = ?" principles: no
     normalization layer; the stem is a ScaledWS full-precision conv + HardTanh; in every
@@ -140,15 +145,25 @@ def BinaryResNet18(
         head_pool: One of `HEAD_POOLS`.
         clip_latent_weights: larq's clipped `ste_sign` + `weight_clip` for the binary
             weights instead of the reference's identity STE.
+        stride2_padding: Alignment of the stride-2 convolutions and pools, one of
+            `larq_nobn.blocks.STRIDE2_PADDINGS`: `"symmetric"` (default) pads as the
+            PyTorch reference (first window one row / column before the input);
+            `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
+            only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            gushan/ABN's `init_model`: binary convs N(0, 2/fan_out), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"binarynet_resnet"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `pad_values`, `head_pool`, `pooling` or
-            `classifier_activation`, an invalid `input_shape`, `num_classes` or
-            `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `pad_values`,
+            `head_pool`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do not
+            fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 
@@ -158,11 +173,13 @@ def BinaryResNet18(
         - [Attention-based BN](https://doi.org/10.3390/e27060645)
     """
     check_norm(norm)
+    initialize = initializer(init, "binarynet_resnet")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
     check_pad_values(pad_values)
     check_choice(head_pool, HEAD_POOLS, "head_pool")
+    check_stride2_padding(stride2_padding)
     base = scaled_width(WIDTHS[0], width_multiplier)
     x = full_precision_conv(base, 3, norm=norm, name="stem_conv")(x)
     x = normalize(x, norm, "stem_norm")
@@ -179,14 +196,17 @@ def BinaryResNet18(
                 pad_values=pad_values,
                 output_activation=(s, b) != (len(WIDTHS) - 1, DEPTH - 1),
                 clip_latent_weights=clip_latent_weights,
+                stride2_padding=stride2_padding,
                 name=f"stage{s + 1}_block{b + 1}",
             )
     name = name or f"binary_resnet18_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(_head(x, norm, num_classes, head_pool), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
 def _head(x, norm, num_classes, head_pool):
@@ -194,10 +214,15 @@ def _head(x, norm, num_classes, head_pool):
     x = _pool(x, head_pool)
     if norm == "bf":
         return classifier(x, num_classes, pool=False)
+    # On a 1x1 map (layers `head_map`, `logits`): Keras' rank-4 (fused) normalization
+    # keeps the unbiased moving variance, as the reference's `nn.BatchNorm1d` does (a
+    # rank-2 one keeps the biased variance).
+    x = tf.keras.layers.Reshape((1, 1, x.shape[-1]), name="head_map")(x)
     x = normalize(x, norm, "head_norm", head=True)
     x = HardTanh(name="head_tanh")(x)
     x = classifier(x, num_classes, pool=False)
-    return normalize(x, norm, "logits_norm", head=True)
+    x = normalize(x, norm, "logits_norm", head=True)
+    return tf.keras.layers.Reshape((num_classes,), name="logits")(x)
 
 
 def _pool(x, head_pool):

@@ -166,6 +166,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 
 import larq as lq
 import tensorflow as tf
@@ -279,6 +280,7 @@ def BinaryNet(
     name=None,
     binary_classifier_input=False,
     clip_latent_weights=False,
+    init="reference",
 ):
     """BinaryNet, the VGG-like binary network of the ABN paper's reference code.
 
@@ -325,14 +327,18 @@ def BinaryNet(
         clip_latent_weights: Not `"bf"`: larq's `ste_sign` weights (zero gradient
             beyond |w| = 1) with `weight_clip` instead of the reference's identity
             straight-through sign without clipping.
+        init: `"reference"` (default): the initialization of the reference code,
+            gushan/ABN's: torch's defaults, U(+-1/sqrt(fan_in)) kernels and
+            biases; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"binarynet_vgg"`).
 
     # Returns
         A functional `tf.keras.Model` mapping images to `num_classes` logits (or the
         features, with `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, a non-positive `width_multiplier`, a
-            `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
+        ValueError: for an unknown `init` or `norm`, a non-positive `width_multiplier`,
+            a `pad_values` other than 0.0 and 1.0, a bad `input_shape`, `num_classes`,
             `pooling` or `classifier_activation`, or `weights` that do not fit.
         TypeError: More positional arguments than the deprecated positional form
             (`norm, input_shape, num_classes, width_multiplier, pad_values, name`, which
@@ -340,6 +346,7 @@ def BinaryNet(
         FileNotFoundError: No file at `weights`.
     """
     check_norm(norm)
+    initialize = initializer(init, "binarynet_vgg")
     check_top(include_top, pooling, classifier_activation)
     convs, dense = binarynet_channels(width_multiplier)
     num_classes = check_num_classes(num_classes)
@@ -371,10 +378,12 @@ def BinaryNet(
     name = name or f"binarynet_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = _head(x, norm, dense, num_classes, binary, binary_classifier_input)
     x = top_output(x, classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
 def _head(x, norm, dense, num_classes, binary, binary_classifier_input):

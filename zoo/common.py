@@ -151,8 +151,11 @@ def top_output(logits, classifier_activation):
     return logits
 
 
-def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
-    """The `tf.keras.Model` from `inputs` to `outputs`, with `weights` loaded.
+def finish_model(
+    inputs, outputs, name, *, weights=None, include_top=True, initialize=None
+):
+    """The `tf.keras.Model` from `inputs` to `outputs`, initialized, with `weights`
+    loaded.
 
     # Arguments
         inputs: The model's inputs (from `model_input`).
@@ -161,6 +164,8 @@ def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
         weights: `None` or the path of a weights file (see the module docstring).
         include_top: Whether the model has its head (the file must then have nothing
             the model lacks).
+        initialize: `None` or a function that re-initializes the model in place
+            before `weights` are loaded (see `larq_nobn.zoo.initialization`).
 
     # Returns
         The model.
@@ -170,6 +175,8 @@ def finish_model(inputs, outputs, name, *, weights=None, include_top=True):
         ValueError: A file of another format, or weights that do not fit.
     """
     model = tf.keras.Model(inputs, outputs, name=name)
+    if initialize is not None:
+        initialize(model)
     if weights is not None:
         load_weights_by_name(model, weights, allow_unused=not include_top)
     return model

@@ -5,6 +5,7 @@ from larq_nobn.blocks import (
     ALPHA,
     ExpectedVariance,
     check_norm,
+    check_stride2_padding,
     full_precision_conv,
     normalize,
     reactnet_block,
@@ -18,6 +19,7 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import CLASSIFIER_REGEX, classifier
 
 __all__ = ["AGC_CLIP_FACTOR", "AGC_EXCLUDE", "BLOCKS", "DEFAULT_INPUT_SHAPE", "ReActNetA"]
@@ -70,6 +72,8 @@ def ReActNetA(
     width_multiplier=1.0,
     pad_values=1.0,
     name=None,
+    stride2_padding="symmetric",
+    init="reference",
 ):
     """ReActNet-A: a binary MobileNet-V1 with RSign and RPReLU.
 
@@ -97,10 +101,10 @@ def ReActNetA(
       `AGC_CLIP_FACTOR` and `AGC_EXCLUDE`.
     - `"none"`: `"bn"` with every normalization layer deleted.
 
-    Differences to the PyTorch reference: TensorFlow's `"same"` padding of the
-    stride-2 convolutions pads bottom/right only (PyTorch pads 1 on every side), and by
-    default the binary 3x3 convolutions pad with +1 (`pad_values=1.0`, LCE's fast path)
-    rather than 0. `pad_values=0.0` gives zero padding; LCE then runs only on ARM.
+    Difference to the PyTorch reference: by default the binary 3x3 convolutions pad
+    with +1 (`pad_values=1.0`, LCE's fast path) rather than 0; `pad_values=0.0` gives
+    the reference's zero padding (LCE then runs only on ARM). Stride-2 layers align
+    as the reference (`stride2_padding="symmetric"`).
 
     # Arguments
         norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`. The default, `"bn"`, is the
@@ -126,14 +130,23 @@ def ReActNetA(
             experiments.
         pad_values: Padding value of the binary 3x3 convolutions, 1.0 or 0.0.
         name: Model name, default `reactnet_a_{norm}`.
+        stride2_padding: Alignment of the stride-2 convolutions and pools, one of
+            `larq_nobn.blocks.STRIDE2_PADDINGS`: `"symmetric"` (default) pads as the
+            PyTorch reference (first window one row / column before the input);
+            `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
+            only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            VITA-Group/BNN_NoBN's: binary convs U(0, 1e-3), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"bnn_nobn"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `pad_values`, `pooling` or
-            `classifier_activation`, an invalid `input_shape`, `num_classes` or
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `pad_values`,
+            `pooling` or `classifier_activation`, an invalid `input_shape`, `num_classes` or
             `width_multiplier`, or `weights` that do not fit.
         TypeError: More positional arguments than the deprecated positional form
             (`norm, input_shape, num_classes, pad_values, width_multiplier, name`, which
@@ -147,14 +160,19 @@ def ReActNetA(
           Normalization](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
+    initialize = initializer(init, "bnn_nobn")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
     check_pad_values(pad_values)
+    check_stride2_padding(stride2_padding)
     base = scaled_width(STEM_FILTERS, width_multiplier)
     variance = ExpectedVariance(ALPHA) if norm == "bf" else None
 
-    x = full_precision_conv(base, 3, norm=norm, strides=2, name="stem_conv")(x)
+    x = full_precision_conv(
+        base, 3, norm=norm, strides=2, stride2_padding=stride2_padding,
+        name="stem_conv",
+    )(x)
     x = normalize(x, norm, "stem_norm")
     for i, (filters, strides) in enumerate(BLOCKS, start=1):
         x = reactnet_block(
@@ -164,11 +182,14 @@ def ReActNetA(
             strides=strides,
             variance=variance,
             pad_values=pad_values,
+            stride2_padding=stride2_padding,
             name=f"block{i}",
         )
     name = name or f"reactnet_a_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)

@@ -3,7 +3,15 @@ in the norm variants `bn`, `abn`, `bf` and `none`."""
 
 import math
 
-from larq_nobn.blocks import ALPHA, bireal_block, check_norm, full_precision_conv, normalize
+from larq_nobn.blocks import (
+    ALPHA,
+    bireal_block,
+    check_norm,
+    check_stride2_padding,
+    full_precision_conv,
+    max_pool,
+    normalize,
+)
 from larq_nobn.checks import check_choice, check_num_classes, check_pad_values, scaled_width
 from larq_nobn.zoo.common import (
     check_top,
@@ -13,14 +21,13 @@ from larq_nobn.zoo.common import (
     top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
+from larq_nobn.zoo.initialization import initializer
 from larq_nobn.zoo.residual import (
     CIFAR_AGC_CLIP_FACTOR,
     CIFAR_INPUT_SHAPE,
     CLASSIFIER_REGEX,
     classifier,
 )
-
-import tensorflow as tf
 
 __all__ = [
     "AGC_CLIP_FACTOR",
@@ -114,6 +121,8 @@ def ReActNet18(
     stem=None,
     float_shortcut=False,
     beta_schedule="reference",
+    stride2_padding="symmetric",
+    init="reference",
 ):
     """ReActNet-18: the Bi-Real Net / ReActNet-18 layout used by "BNN - BN = ?" on CIFAR.
 
@@ -169,15 +178,25 @@ def ReActNet18(
         float_shortcut: Full-precision shortcut convs (Bi-Real Net) instead of the
             reference's binary-weight ones.
         beta_schedule: `"bf"` only: one of `BETA_SCHEDULES` (see `reactnet18_betas`).
+        stride2_padding: Alignment of the stride-2 convolutions and pools, one of
+            `larq_nobn.blocks.STRIDE2_PADDINGS`: `"symmetric"` (default) pads as the
+            PyTorch reference (first window one row / column before the input);
+            `"tf_same"` is TensorFlow's `"same"` (extra padding at the bottom / right
+            only), the zoo's alignment before issue 16.
+        init: `"reference"` (default): the initialization of the reference code,
+            VITA-Group/BNN_NoBN's: binary convs U(0, 1e-3), stem and
+            classifier torch's defaults; `"keras"`: Keras' defaults (Glorot). See
+            `larq_nobn.zoo.initialization` (scheme `"bnn_nobn"`).
 
     # Returns
         A functional `tf.keras.Model` from images to logits (or the features, with
         `include_top=False`).
 
     # Raises
-        ValueError: for an unknown `norm`, `stem`, `pad_values`, `beta_schedule`,
-            `pooling` or `classifier_activation`, an invalid `input_shape`,
-            `num_classes` or `width_multiplier`, or `weights` that do not fit.
+        ValueError: for an unknown `init`, `stride2_padding`, `norm`, `stem`, `pad_values`,
+            `beta_schedule`, `pooling` or `classifier_activation`, an invalid
+            `input_shape`, `num_classes` or `width_multiplier`, or `weights` that do
+            not fit.
         TypeError: Positional arguments.
         FileNotFoundError: No file at `weights`.
 
@@ -187,6 +206,7 @@ def ReActNet18(
         - [BNN - BN = ?](https://arxiv.org/abs/2104.08215)
     """
     check_norm(norm)
+    initialize = initializer(init, "bnn_nobn")
     check_top(include_top, pooling, classifier_activation)
     inputs, x = model_input(input_shape, input_tensor, DEFAULT_INPUT_SHAPE, name="input")
     check_num_classes(num_classes)
@@ -196,8 +216,9 @@ def ReActNet18(
         stem = "cifar" if small else "imagenet"
     check_choice(stem, STEMS, "stem")
     check_choice(beta_schedule, BETA_SCHEDULES, "beta_schedule")
+    check_stride2_padding(stride2_padding)
     base = scaled_width(WIDTHS[0], width_multiplier)
-    x = _stem(x, base, norm, stem)
+    x = _stem(x, base, norm, stem, stride2_padding)
     betas = iter(reactnet18_betas(schedule=beta_schedule))
     for s, width in enumerate(WIDTHS):
         for r in range(DEPTH):
@@ -209,22 +230,28 @@ def ReActNet18(
                 beta=next(betas),
                 pad_values=pad_values,
                 float_shortcut=float_shortcut,
+                stride2_padding=stride2_padding,
                 name=f"stage{s + 1}_block{r + 1}",
             )
     name = name or f"reactnet18_{norm}"
     if not include_top:
         x = features_output(x, pooling)
-        return finish_model(inputs, x, name, weights=weights, include_top=False)
+        return finish_model(
+            inputs, x, name, weights=weights, include_top=False, initialize=initialize
+        )
     x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights)
+    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
 
 
-def _stem(x, filters, norm, stem):
+def _stem(x, filters, norm, stem, stride2_padding):
     """The CIFAR stem (3x3 conv) or the ImageNet stem (7x7 stride-2 conv + max-pool),
     with the normalization after the conv."""
     if stem == "cifar":
         x = full_precision_conv(filters, 3, norm=norm, name="stem_conv")(x)
         return normalize(x, norm, "stem_norm")
-    x = full_precision_conv(filters, 7, norm=norm, strides=2, name="stem_conv")(x)
+    x = full_precision_conv(
+        filters, 7, norm=norm, strides=2, stride2_padding=stride2_padding,
+        name="stem_conv",
+    )(x)
     x = normalize(x, norm, "stem_norm")
-    return tf.keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    return max_pool(x, stride2_padding=stride2_padding, name="stem_pool")

@@ -53,14 +53,16 @@ The zoo model must have the reference's widths, input size and stem (BNN_NoBN's
 Unused reference parameters (the last ABN-paper ResNet block's `bn2`, which the
 reference builds but skips) are ignored. Any other name the model cannot take, any
 parameter the model needs that is missing, and any shape that does not fit raise one
-`ValueError` naming them all, before anything is assigned.
+`ValueError` that counts each kind and names the first few, before anything is
+assigned.
 
 `.npz` files (numpy arrays under the reference's names) need nothing more; `.pth` and
 `.pth.tar` files need PyTorch installed (read with `torch.load(weights_only=True)`; a
 checkpoint's `state_dict` entry and `DataParallel`'s `module.` prefix are handled).
 
-Loading gives the reference's weights, not yet its computation everywhere: see the
-zoo builders for the differences (stride-2 padding alignment among them).
+With `pad_values=0.0` (the reference's binary padding) and the default
+`stride2_padding="symmetric"`, the loaded zoo model computes the reference's outputs,
+gradients and normalization statistics (`tests/test_reference_equivalence.py`).
 
 # References
     - gushan/ABN, models/vgg_cifar10_binary.py, vgg_abn_cifar10_binary.py,
@@ -513,7 +515,9 @@ def _read_torch(path):
     except ImportError:
         raise ImportError(
             f"Reading {path!r} needs PyTorch (pip install torch), which is not "
-            "installed; save the state_dict as a .npz of numpy arrays instead."
+            "installed; or save the state_dict as a .npz of numpy arrays where torch "
+            "is: np.savez('weights.npz', **{k: v.numpy() for k, v in "
+            "torch.load(path, map_location='cpu')['state_dict'].items()})."
         ) from None
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
@@ -567,25 +571,36 @@ def _check(model, params, ignored, state):
     unexpected = sorted(set(state) - expected)
     shapes = []
     for p in params:
+        shape = tuple(p.variable(model).shape)
+        size = int(np.prod(_part_shape(p, shape)))
+        if p.fold in state and np.size(state[p.fold]) != size:  # a folded bias
+            got = tuple(np.shape(state[p.fold]))
+            shapes.append(f"{p.fold} {got} (the model needs {size} entries)")
         if p.name not in state:
             continue
-        shape = tuple(p.variable(model).shape)
         want = _reference_shape(p, shape)
         got = tuple(np.shape(state[p.name]))
-        size = int(np.prod(_part_shape(p, shape)))
         if (want is not None and got != want) or (
             want is None and int(np.prod(got)) != size
         ):
             wanted = want if want is not None else f"{size} entries"
             shapes.append(f"{p.name} {got} (the model needs {wanted})")
-    problems = []
-    if missing:
-        problems.append(f"missing: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected: {', '.join(unexpected)}")
-    if shapes:
-        problems.append(f"mis-shaped: {'; '.join(shapes)}")
+    problems = [
+        f"{len(names)} {what}: {_first(names, separator)}"
+        for what, names, separator in (
+            ("missing", missing, ", "),
+            ("unexpected", unexpected, ", "),
+            ("mis-shaped", shapes, "; "),
+        )
+        if names
+    ]
     return "; ".join(problems)
+
+
+def _first(names, separator, shown=5):
+    """The first `shown` of `names` joined, with how many more there are."""
+    more = f"{separator}... ({len(names) - shown} more)" if len(names) > shown else ""
+    return separator.join(names[:shown]) + more
 
 
 def load_reference_weights(model, source, *, architecture):
@@ -607,8 +622,9 @@ def load_reference_weights(model, source, *, architecture):
 
     # Raises
         ValueError: for an unknown `architecture` or file ending, a model that is not
-            that architecture's, or, in one message naming them all, missing,
-            unexpected and mis-shaped parameters (nothing is assigned then).
+            that architecture's, or, in one message, missing,
+            unexpected and mis-shaped parameters, with their counts and the first
+            few names of each (nothing is assigned then).
         FileNotFoundError: No file at `source`.
         ImportError: a `.pth` file without PyTorch installed.
     """

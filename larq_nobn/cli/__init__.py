@@ -7,6 +7,7 @@ larq-nobn recipes
 larq-nobn tune --norm bf --search learning_rate agc_clip_factor --max-trials 10
 larq-nobn convert runs/default/model.keras -o model.tflite --verify-dataset fashion_mnist
 larq-nobn benchmark model.tflite --threads 1 2
+larq-nobn import-weights model_best.pth.tar --architecture binarynet --norm abn -o vgg.keras
 ```
 
 Each subcommand is a module of this package with `add_parser(subparsers)` and
@@ -28,11 +29,19 @@ import sys
 
 import larq_nobn
 from larq_nobn import training
-from larq_nobn.cli import benchmark, convert, evaluate, recipes, train, tune
+from larq_nobn.cli import (
+    benchmark,
+    convert,
+    evaluate,
+    import_weights,
+    recipes,
+    train,
+    tune,
+)
 from larq_nobn.cli.common import EXIT_USAGE, PROG, USAGE_ERRORS, configure_logging
 
 # In the order `--help` lists them.
-COMMANDS = (train, evaluate, recipes, tune, convert, benchmark)
+COMMANDS = (train, evaluate, recipes, tune, convert, benchmark, import_weights)
 
 
 def build_parser() -> argparse.ArgumentParser:

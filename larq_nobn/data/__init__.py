@@ -44,7 +44,9 @@ shuffled already), whatever `seed` is.
   3/4-4/3, `tf.image.stateless_sample_distorted_bounding_box` with 10 attempts, else
   the whole image) decoded straight from the JPEG and resized to `image_size` (224),
   horizontal flip, and AlexNet's PCA lighting noise (`alphastd=0.1`, the standard
-  ImageNet eigenvalues and eigenvectors). Evaluation resizes the shorter side to
+  ImageNet eigenvalues and eigenvectors) at VITA-Group/BNN_NoBN's scale (dataset.py
+  `Lighting`: the offset for `[0, 1]` pixels, about 0.01, added to the uint8 pixels
+  and truncated, so a channel loses at most one level). Evaluation resizes the shorter side to
   `round(image_size / 0.875)` (256) and crops the center `image_size` square.
 
 # Normalization

@@ -150,9 +150,16 @@ def lighting(
     eigval=IMAGENET_EIGVAL,
     eigvec=IMAGENET_EIGVEC,
     pixel_range: float = 255.0,
+    truncate: bool = False,
 ):
     """AlexNet's PCA lighting noise: adds `pixel_range * eigvec @ (alpha * eigval)` to
     every pixel, with `alpha ~ Normal(0, alphastd)` per image and principal component.
+
+    VITA-Group/BNN_NoBN (dataset.py, `Lighting`) adds the offset for `[0, 1]` pixels
+    (about 0.01) to the uint8 pixels of the cropped PIL image, clips to `[0, 255]` and
+    casts back to uint8, which truncates: a channel whose offset is negative loses one
+    level, one whose offset is positive keeps its value. `pixel_range=1.0,
+    truncate=True` does the same (the ImageNet pipeline's setting).
 
     # Arguments
         image: Float RGB image `(height, width, 3)` or batch `(batch, h, w, 3)` (one
@@ -162,16 +169,24 @@ def lighting(
         eigval: Eigenvalues of the pixel covariance for pixels in `[0, 1]`.
         eigvec: Matching eigenvectors, one per column.
         pixel_range: 255 for pixels in `[0, 255]`, 1 for `[0, 1]`.
+        truncate: The reference's uint8 arithmetic for pixels in `[0, 255]`: the image
+            is rounded to whole levels (the reference's crop is a uint8 image), the
+            sum clipped to `[0, 255]` and truncated to a whole level.
 
     # Returns
-        The image plus the per-channel offset (not clipped).
+        The image plus the per-channel offset (not clipped unless `truncate`).
+
+    # References
+        - VITA-Group/BNN_NoBN, dataset.py (`Lighting`, `imagenet_dataloaders`)
     """
     image = tf.convert_to_tensor(image)
     alpha = tf.random.stateless_normal([3], seed, stddev=alphastd, dtype=image.dtype)
     offset = tf.linalg.matvec(
         tf.constant(eigvec, image.dtype), alpha * tf.constant(eigval, image.dtype)
     )
-    return image + pixel_range * offset
+    if not truncate:
+        return image + pixel_range * offset
+    return tf.floor(tf.clip_by_value(tf.round(image) + pixel_range * offset, 0.0, 255.0))
 
 
 def resize_and_center_crop(image, size: int, crop_fraction: float = CENTER_CROP_FRACTION):

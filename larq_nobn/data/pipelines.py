@@ -264,13 +264,15 @@ def _imagenet_split(builder, num_train, split, validation_split):
 
 
 def _imagenet_train_transform(encoded, label, seed_pair, size):
-    """Random resized crop decoded from the JPEG, flip and lighting noise."""
+    """Random resized crop decoded from the JPEG, flip and lighting noise at the scale
+    of VITA-Group/BNN_NoBN (dataset.py `Lighting`: the `[0, 1]` offset added to uint8
+    pixels and truncated; see `lighting`)."""
     crop_seed, flip_seed, light_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed_pair, num=3)
     )
     image = random_resized_crop(encoded, crop_seed, size)
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    image = lighting(image, light_seed, 0.1)
+    image = lighting(image, light_seed, 0.1, pixel_range=1.0, truncate=True)
     return image, label
 
 

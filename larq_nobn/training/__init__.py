@@ -24,7 +24,9 @@ A run writes into its output directory:
   file in the same directory and moved into place with `os.replace`, so a crash never
   leaves a half-written checkpoint behind,
 - `model.keras`: the final model (the student when distilling),
-- `metrics.json`: `test_accuracy`, `test_loss`, `epochs`, `seed`, `train_seconds`, the
+- `metrics.json`: `test_accuracy` (the last epoch's), `best_test_accuracy` and
+  `best_epoch` (1-based; the references report the best over epochs; `None` with a
+  held-out validation split), `test_loss`, `epochs`, `seed`, `train_seconds`, the
   parameter counts, the configuration, ...,
 - `curves.png`: loss and accuracy per epoch, train and validation,
 - `.lock` while the run is live: its pid and host (a second run into the same

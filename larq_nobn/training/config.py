@@ -184,8 +184,10 @@ class TrainConfig:
             every recipe turns it on).
         teacher: Knowledge distillation from a teacher: the path of a saved Keras model,
             or `keras.applications.NAME` (e.g. `keras.applications.ResNet50`, ImageNet
-            weights, needs internet the first time). The teacher gets the same input
-            tensors as the student.
+            weights, needs internet the first time). A `keras.applications` teacher
+            gets the pixels through its own `preprocess_input` (ResNet50: caffe
+            mode; the student's standardization is undone, see `TeacherInput`); a
+            saved model gets the same input tensors as the student.
         distill_temperature: Softmax temperature of the distillation loss.
         distill_alpha: Weight of the distillation loss; `1 - distill_alpha` weighs the
             cross-entropy with the labels.

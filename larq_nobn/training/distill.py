@@ -1,4 +1,5 @@
-"""Knowledge distillation: the soft cross-entropy loss and the `Distiller` model."""
+"""Knowledge distillation: the soft cross-entropy loss, the `Distiller` model and the
+input of a `keras.applications` teacher (`TeacherInput`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,21 @@ from larq_nobn.training.config import is_number
 
 import tensorflow as tf
 
-__all__ = ["Distiller", "distillation_loss"]
+__all__ = ["APPLICATION_PREPROCESSING", "Distiller", "TeacherInput", "distillation_loss"]
+
+#: The `keras.applications` teachers and the `preprocess_input` mode of their family
+#: (`"caffe"`: BGR minus the ImageNet mean; `"tf"`: `[-1, 1]`; `"torch"`: standardized).
+APPLICATION_PREPROCESSING = {
+    **{name: "caffe" for name in ("ResNet50", "ResNet101", "ResNet152", "VGG16", "VGG19")},
+    **{
+        name: "tf"
+        for name in (
+            "ResNet50V2", "ResNet101V2", "ResNet152V2", "MobileNet", "MobileNetV2",
+            "InceptionV3", "InceptionResNetV2", "Xception",
+        )
+    },
+    **{name: "torch" for name in ("DenseNet121", "DenseNet169", "DenseNet201")},
+}
 
 
 def distillation_loss(
@@ -41,6 +56,40 @@ def distillation_loss(
     log_student = tf.nn.log_softmax(student_logits / temperature, axis=-1)
     per_sample = -tf.reduce_sum(teacher * log_student, axis=-1) * temperature**2
     return tf.reduce_mean(per_sample) if reduction == "mean" else per_sample
+
+
+@tf.keras.utils.register_keras_serializable(package="larq_nobn")
+class TeacherInput(tf.keras.layers.Layer):
+    """The student's standardized images as a `keras.applications` teacher's input:
+    the pixels in `[0, 255]` (`(x * std + mean) * 255`), then the application's own
+    `preprocess_input` (e.g. ResNet50's caffe mode: BGR minus the ImageNet mean).
+
+    # Arguments
+        mean: Per-channel mean of the student's standardization (pixels in `[0, 1]`).
+        std: Its per-channel standard deviation.
+        mode: `"caffe"`, `"tf"` or `"torch"` (see `APPLICATION_PREPROCESSING`).
+    """
+
+    def __init__(self, mean, std, mode, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "tf", "torch"):
+            raise ValueError(
+                f"Unknown preprocessing mode {mode!r}: accepted values are 'caffe', "
+                "'tf', 'torch'."
+            )
+        self.mean = [float(m) for m in mean]
+        self.std = [float(s) for s in std]
+        self.mode = mode
+
+    def call(self, inputs):
+        pixels = (inputs * tf.constant(self.std) + tf.constant(self.mean)) * 255.0
+        return tf.keras.applications.imagenet_utils.preprocess_input(
+            pixels, mode=self.mode, data_format="channels_last"
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std,
+                "mode": self.mode}
 
 
 def _as_logits(outputs, from_logits):

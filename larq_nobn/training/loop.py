@@ -41,6 +41,7 @@ from larq_nobn.training.resume import (
     stored_config,
 )
 from larq_nobn.training.rundir import (
+    best_epoch,
     discard_unstarted_run,
     plot_curves,
     prepare_output,
@@ -328,8 +329,14 @@ def _metrics(run: _Run, test: dict, log_path: str) -> dict:
     rows = read_log(log_path)
     train_seconds = float(sum(row.get("epoch_seconds", 0.0) or 0.0 for row in rows))
     last = rows[-1] if rows else {}
+    # The validation passes were test passes: the best of them, as the references
+    # report it (None with a held-out validation split).
+    tested = _validation_data(run.data) is run.data.test
+    best, epoch = best_epoch(rows) if tested else (None, None)
     return {
         "test_accuracy": float(test["accuracy"]),
+        "best_test_accuracy": best,
+        "best_epoch": epoch,
         "test_loss": float(test["loss"]),
         "epochs": config.epochs,
         "seed": config.seed,
@@ -360,9 +367,12 @@ def _finish(run: _Run, metrics: dict, log_path: str):
         save_checkpoint(run.student, final)
     plot_curves(log_path, os.path.join(output, "curves.png"))
     files.write_json(os.path.join(output, "metrics.json"), metrics)
+    best = metrics["best_test_accuracy"]
     logger.info(
-        "Test accuracy %.4f, test loss %.4f after %d epoch(s) (%.0f s); outputs in %s",
+        "Test accuracy %.4f (last epoch)%s, test loss %.4f after %d epoch(s) (%.0f s); "
+        "outputs in %s",
         metrics["test_accuracy"],
+        "" if best is None else f", best {best:.4f} (epoch {metrics['best_epoch']})",
         metrics["test_loss"],
         metrics["epochs"],
         metrics["train_seconds"],
@@ -413,7 +423,11 @@ def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
     metrics["epochs"] = results[0]["epochs"] + results[1]["epochs"]
     metrics["train_seconds"] = results[0]["train_seconds"] + results[1]["train_seconds"]
     for name, result in zip(("step1", "step2"), results):
-        metrics[name] = {k: result[k] for k in ("test_accuracy", "test_loss", "epochs")}
+        metrics[name] = {
+            k: result[k]
+            for k in ("test_accuracy", "best_test_accuracy", "best_epoch", "test_loss",
+                      "epochs")
+        }
     metrics["config"] = config.to_dict()
     if chief:
         files.copy_atomic(
@@ -425,7 +439,8 @@ def _train_two_step(config, resume, overwrite, options: RunOptions) -> dict:
 
 
 def summarize_seeds(metrics_by_seed: dict) -> dict:
-    """Mean and standard deviation over seeds of every scalar test metric.
+    """Mean and standard deviation over seeds of every scalar test metric (the best
+    epoch's test accuracy too, where every seed has one).
 
     `std` is the sample standard deviation (`ddof=1`; 0 for a single seed).
     """
@@ -434,10 +449,14 @@ def summarize_seeds(metrics_by_seed: dict) -> dict:
     for seed in seeds:
         summary["runs"][str(seed)] = {
             k: metrics_by_seed[seed][k]
-            for k in ("test_accuracy", "test_loss", "epochs", "train_seconds")
+            for k in ("test_accuracy", "best_test_accuracy", "best_epoch", "test_loss",
+                      "epochs", "train_seconds")
             if k in metrics_by_seed[seed]
         }
-    for key in ("test_accuracy", "test_loss", "train_seconds"):
+    keys = ["test_accuracy", "test_loss", "train_seconds"]
+    if all(metrics_by_seed[s].get("best_test_accuracy") is not None for s in seeds):
+        keys.insert(1, "best_test_accuracy")
+    for key in keys:
         values = np.array([metrics_by_seed[s][key] for s in seeds], dtype=np.float64)
         summary[key] = {
             "mean": float(values.mean()),

@@ -10,9 +10,10 @@ from typing import NamedTuple
 
 from larq_nobn import zoo
 from larq_nobn._utils import leaf_layers
+from larq_nobn.data import info as dataset_info
 from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import TrainConfig, zoo_agc_settings
-from larq_nobn.training.distill import Distiller
+from larq_nobn.training.distill import APPLICATION_PREPROCESSING, Distiller, TeacherInput
 from larq_nobn.training.optim import add_weight_decay, make_optimizer
 
 import numpy as np
@@ -142,13 +143,19 @@ def outputs_probabilities(model: tf.keras.Model) -> bool:
     return name == "softmax"
 
 
-def load_teacher(spec: str) -> tf.keras.Model:
+def load_teacher(spec: str, mean=None, std=None) -> tf.keras.Model:
     """The teacher of distillation: `keras.applications.NAME` (ImageNet weights) or
     the path of a saved Keras model, loaded with `larq_nobn.deploy.load_keras_model`
     (safe mode: no stored Python code, unless inside `deploy.unsafe_loading()`).
 
+    A `keras.applications` teacher gets its own preprocessing: with the student's
+    standardization `mean` and `std`, it takes the student's input and maps it back
+    to pixels in `[0, 255]` before its `preprocess_input` (`TeacherInput`; ResNet50:
+    caffe mode). A saved model gets the student's input as it is.
+
     # Raises
-        ValueError: No such `tf.keras.applications` model, or (`DeployError`) an
+        ValueError: No such `tf.keras.applications` model, one without a known
+            preprocessing (`APPLICATION_PREPROCESSING`), or (`DeployError`) an
             unreadable, corrupt or unsafe model file.
         FileNotFoundError: No such file.
     """
@@ -160,7 +167,18 @@ def load_teacher(spec: str) -> tf.keras.Model:
             raise ValueError(
                 f"Unknown teacher {spec!r}: no tf.keras.applications.{name}."
             )
-        return function(weights="imagenet")
+        if name not in APPLICATION_PREPROCESSING:
+            raise ValueError(
+                f"Teacher {spec!r} has no known preprocessing: accepted "
+                f"keras.applications models are {', '.join(APPLICATION_PREPROCESSING)} "
+                "(or pass the path of a saved model that takes the student's input)."
+            )
+        application = function(weights="imagenet")
+        if mean is None or std is None:
+            return application
+        inputs = tf.keras.Input(application.input_shape[1:])
+        pixels = TeacherInput(mean, std, APPLICATION_PREPROCESSING[name])(inputs)
+        return tf.keras.Model(inputs, application(pixels), name=f"{name}_teacher")
     if not os.path.exists(spec):
         raise FileNotFoundError(f"Teacher model {spec!r} does not exist.")
     return load_keras_model(spec)
@@ -264,7 +282,10 @@ def compile_model(
     model = student
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     if config.teacher:
-        teacher = load_teacher(config.teacher)
+        # The student's standardization, undone for a keras.applications teacher.
+        applications = config.teacher.startswith("keras.")
+        info = dataset_info(config.dataset) if applications else None
+        teacher = load_teacher(config.teacher, *((info.mean, info.std) if info else ()))
         model = Distiller(
             student,
             teacher,

@@ -13,6 +13,7 @@ import tempfile
 from larq_nobn import files
 
 __all__ = [
+    "best_epoch",
     "check_fresh_start",
     "discard_unstarted_run",
     "plot_curves",
@@ -174,6 +175,30 @@ def read_log(path: str) -> list[dict]:
                 values[key] = value
         parsed.append(values)
     return parsed
+
+
+def best_epoch(rows: list[dict], key: str = "val_accuracy"):
+    """The best `key` over the epochs of a log and the epoch (1-based) that first
+    reached it, as the references report their best test accuracy (the maximum over
+    the epochs' test passes: `best_prec1` in gushan/ABN main_binary.py,
+    `best_top1_acc` in VITA-Group/BNN_NoBN train.py).
+
+    # Arguments
+        rows: Rows of `read_log`.
+        key: The log column, larger is better.
+
+    # Returns
+        `(value, epoch)`, or `(None, None)` when no row has a number under `key`.
+    """
+    scored = [
+        (row[key], row.get("epoch", index) + 1)
+        for index, row in enumerate(rows)
+        if isinstance(row.get(key), float)
+    ]
+    if not scored:
+        return None, None
+    value = max(v for v, _ in scored)
+    return value, next(epoch for v, epoch in scored if v == value)
 
 
 def trim_log(path, epochs):

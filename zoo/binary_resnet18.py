@@ -14,10 +14,8 @@ from larq_nobn.checks import check_choice, check_num_classes, check_pad_values, 
 from larq_nobn.layers import HardTanh
 from larq_nobn.zoo.common import (
     check_top,
-    features_output,
-    finish_model,
+    finish_builder,
     model_input,
-    top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
 from larq_nobn.zoo.initialization import initializer
@@ -200,13 +198,17 @@ def BinaryResNet18(
                 name=f"stage{s + 1}_block{b + 1}",
             )
     name = name or f"binary_resnet18_{norm}"
-    if not include_top:
-        x = features_output(x, pooling)
-        return finish_model(
-            inputs, x, name, weights=weights, include_top=False, initialize=initialize
-        )
-    x = top_output(_head(x, norm, num_classes, head_pool), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
+    return finish_builder(
+        inputs,
+        x,
+        lambda x: _head(x, norm, num_classes, head_pool),
+        name,
+        include_top=include_top,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        weights=weights,
+        initialize=initialize,
+    )
 
 
 def _head(x, norm, num_classes, head_pool):

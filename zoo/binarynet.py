@@ -160,10 +160,8 @@ from larq_nobn.layers import (
 from larq_nobn.quantizers import ChannelScaledSign, RSign
 from larq_nobn.zoo.common import (
     check_top,
-    features_output,
-    finish_model,
+    finish_builder,
     model_input,
-    top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
 from larq_nobn.zoo.initialization import initializer
@@ -376,14 +374,17 @@ def BinaryNet(
             x = tf.keras.layers.MaxPool2D(2, name=f"pool{i}")(x)
         x = normalize(x, norm, name=f"norm{i}")
     name = name or f"binarynet_{norm}"
-    if not include_top:
-        x = features_output(x, pooling)
-        return finish_model(
-            inputs, x, name, weights=weights, include_top=False, initialize=initialize
-        )
-    x = _head(x, norm, dense, num_classes, binary, binary_classifier_input)
-    x = top_output(x, classifier_activation)
-    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
+    return finish_builder(
+        inputs,
+        x,
+        lambda x: _head(x, norm, dense, num_classes, binary, binary_classifier_input),
+        name,
+        include_top=include_top,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        weights=weights,
+        initialize=initialize,
+    )
 
 
 def _head(x, norm, dense, num_classes, binary, binary_classifier_input):

@@ -52,6 +52,7 @@ __all__ = [
     "WEIGHTS_SUFFIXES",
     "check_top",
     "features_output",
+    "finish_builder",
     "finish_model",
     "load_weights_by_name",
     "model_input",
@@ -149,6 +150,31 @@ def top_output(logits, classifier_activation):
     if classifier_activation == "softmax":
         return tf.keras.layers.Activation("softmax", name="predictions")(logits)
     return logits
+
+
+def finish_builder(inputs, features, head, name, *, include_top, pooling,
+                   classifier_activation, weights=None, initialize=None):
+    """The end of every zoo builder: the model from `inputs` to the logits (or their
+    softmax) of `head(features)`, or with `include_top=False` to the `features`
+    (pooled as `pooling` says), initialized and with `weights` loaded (`finish_model`).
+
+    # Arguments
+        inputs: The model's inputs (from `model_input`).
+        features: The last feature map.
+        head: A function from the feature map to the logits.
+        name: The model's name.
+        include_top, pooling, classifier_activation, weights: The builder's arguments.
+        initialize: As in `finish_model`.
+
+    # Returns
+        The model.
+    """
+    if include_top:
+        outputs = top_output(head(features), classifier_activation)
+    else:
+        outputs = features_output(features, pooling)
+    return finish_model(inputs, outputs, name, weights=weights, include_top=include_top,
+                        initialize=initialize)
 
 
 def finish_model(

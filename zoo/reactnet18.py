@@ -15,10 +15,8 @@ from larq_nobn.blocks import (
 from larq_nobn.checks import check_choice, check_num_classes, check_pad_values, scaled_width
 from larq_nobn.zoo.common import (
     check_top,
-    features_output,
-    finish_model,
+    finish_builder,
     model_input,
-    top_output,
 )
 from larq_nobn.zoo.deprecation import keyword_only
 from larq_nobn.zoo.initialization import initializer
@@ -234,13 +232,17 @@ def ReActNet18(
                 name=f"stage{s + 1}_block{r + 1}",
             )
     name = name or f"reactnet18_{norm}"
-    if not include_top:
-        x = features_output(x, pooling)
-        return finish_model(
-            inputs, x, name, weights=weights, include_top=False, initialize=initialize
-        )
-    x = top_output(classifier(x, num_classes), classifier_activation)
-    return finish_model(inputs, x, name, weights=weights, initialize=initialize)
+    return finish_builder(
+        inputs,
+        x,
+        lambda x: classifier(x, num_classes),
+        name,
+        include_top=include_top,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        weights=weights,
+        initialize=initialize,
+    )
 
 
 def _stem(x, filters, norm, stem, stride2_padding):

@@ -37,6 +37,8 @@ import sys
 import threading
 import time
 
+from larq_nobn import files
+
 import psutil
 
 __all__ = ["LOCK_NAME", "OutputLockedError", "RunLock", "lock_holder", "lock_path"]
@@ -74,8 +76,7 @@ def lock_holder(output) -> dict | None:
     """The record of the lock of `output` (`pid`, `host`, `started`, `command`,
     `create_time`), `None` without a lock, `{}` for an unreadable lock file."""
     try:
-        with open(lock_path(output), encoding="utf-8") as stream:
-            record = json.load(stream)
+        record = files.read_json(lock_path(output))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

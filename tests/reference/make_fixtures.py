@@ -26,8 +26,9 @@ Tensors of more than `FULL_LIMIT` entries in (c)-(e) are stored as `<key>::norm`
 L2 norm), `<key>::index` (flat indices in the reference's layout) and `<key>::values`.
 
 The models are built small by dividing every channel count by `divider` at run time
-(constructor arguments of the reference's layer classes; the RGB input and the class
-count are left alone), as the zoo's `width_multiplier = 1 / divider` does.
+(`benchmarks.authors.torch_models`: constructor arguments of the reference's layer
+classes; the RGB input and the class count are left alone), as the zoo's
+`width_multiplier = 1 / divider` does.
 
     /work/torchenv/bin/python tests/reference/make_fixtures.py \
         --abn /path/to/gushan-ABN --nobn /path/to/BNN_NoBN \
@@ -37,17 +38,17 @@ count are left alone), as the zoo's `width_multiplier = 1 / divider` does.
 import argparse
 import contextlib
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks.authors import torch_models  # noqa: E402
 
 BATCH = 8
 SIZE = 32
@@ -96,101 +97,10 @@ NOBN_AGC = 0.02
 NOBN_WEIGHT_DECAY = 1e-5
 
 
-def _stub_torchvision():
-    """The reference models import `torchvision.transforms` only for data recipes."""
-    if "torchvision" in sys.modules:
-        return
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    sys.modules["torchvision"] = tv
-    sys.modules["torchvision.transforms"] = tv.transforms
-
-
-def _load_module(name, path, package=None):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    if package:
-        module.__package__ = package
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _abn_module(root, name):
-    """A module of gushan/ABN's `models` package, without its `__init__` (alexnet)."""
-    _stub_torchvision()
-    if "abnref" not in sys.modules:
-        package = types.ModuleType("abnref")
-        package.__path__ = [str(Path(root) / "models")]
-        sys.modules["abnref"] = package
-    return _load_module(f"abnref.{name}", Path(root) / "models" / f"{name}.py", "abnref")
-
-
-def _nobn_module(root, name):
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return _load_module(f"nobnref_{name}", Path(root) / "models" / f"{name}.py")
-
-
-def _scaled_class(cls, divider, positions):
-    """Subclass of `cls` whose channel arguments at `positions` are divided."""
-
-    def scale(c):
-        if not isinstance(c, int) or c in (3, NUM_CLASSES):
-            return c
-        if c % divider:
-            raise ValueError(f"{cls.__name__}: {c} channels not divisible by {divider}")
-        return c // divider
-
-    def __init__(self, *args, **kwargs):
-        args = [scale(a) if i in positions else a for i, a in enumerate(args)]
-        super(sub, self).__init__(*args, **kwargs)
-
-    sub = type(cls.__name__, (cls,), {"__init__": __init__})
-    return sub
-
-
-_CHANNEL_ARGS = {
-    "Conv2d": (0, 1), "BinarizeConv2d": (0, 1), "ScaledStdConv2d": (0, 1),
-    "HardBinaryScaledStdConv2d": (0, 1), "HardBinaryConv": (0, 1),
-    "Linear": (0, 1), "BinarizeLinear": (0, 1),
-    "BatchNorm2d": (0,), "BatchNorm1d": (0,), "BatchNorm": (0,), "PReLU": (0,),
-    "LearnableBias": (0,),
-}
-
-
-def _patch_widths(module, divider):
-    """Divide the channel counts of every layer `module` constructs by `divider`."""
-    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if k[0] != "_"})
-    for name, positions in _CHANNEL_ARGS.items():
-        if hasattr(nn, name):
-            setattr(proxy, name, _scaled_class(getattr(nn, name), divider, positions))
-        if name in vars(module) and isinstance(vars(module)[name], type):
-            setattr(module, name, _scaled_class(vars(module)[name], divider, positions))
-    module.nn = proxy
-
-
 def build(name, abn_root, nobn_root):
     repo, file, factory, kwargs, divider, _ = VARIANTS[name]
-    if repo == "abn":
-        module = _abn_module(abn_root, file)
-    else:
-        module = _nobn_module(nobn_root, file)
-    _patch_widths(module, divider)
-    if file.startswith("vgg"):
-        # The VGG widens its first five convs by `infl_ratio` (3) and flattens with
-        # `view(-1, 512 * (input_size // 8) ** 2)`: at width 1 / divider the ratio is
-        # 1 and the view's `input_size` is chosen so that 512 * k**2 is the map's size.
-        cls = [v for v in vars(module).values() if isinstance(v, type)
-               and issubclass(v, nn.Module) and v.__name__.startswith("VGG")][0]
-        cls.infl_ratio = property(lambda self: 1, lambda self, value: None)
-        model = getattr(module, factory)(num_classes=NUM_CLASSES, input_size=SIZE)
-        flat = (512 // divider) * (SIZE // 8) ** 2
-        model.input_size = 8 * int(round((flat / 512) ** 0.5))
-        assert 512 * (model.input_size // 8) ** 2 == flat
-    else:
-        model = getattr(module, factory)(num_classes=NUM_CLASSES, **kwargs)
-    return model
+    root = abn_root if repo == "abn" else nobn_root
+    return torch_models.build(repo, root, file, factory, kwargs, divider, size=SIZE)
 
 
 def _abn_norms(model):
@@ -402,7 +312,7 @@ def main(argv=None):
         "abn": args.commit_abn or _commit(args.abn),
         "nobn": args.commit_nobn or _commit(args.nobn),
     }
-    agc = _load_module("nobnref_agc", args.nobn / "agc.py")
+    agc = torch_models.load_file("nobnref_agc", args.nobn / "agc.py")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.variants:
         store = run_variant(name, args.abn, args.nobn, agc, commits)

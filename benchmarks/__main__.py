@@ -1,8 +1,8 @@
 """The reproduction report: `python -m benchmarks` (or `make bench`) regenerates
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
-Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance`,
-4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
+Sections (one module each): 1 `accuracy` (+ `claims`), 1b `padding`, 2 `gradients`,
+3 `balance`, 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
 
@@ -35,6 +35,7 @@ from benchmarks import (
     environment,
     gradients,
     inference,
+    padding,
     pipelines,
     plots,
     recipes_table,
@@ -46,6 +47,7 @@ from benchmarks.plan import NORMS, PLANS
 SECTIONS = {
     "accuracy": ("accuracy_runs", lambda plan, root, verbose, _: accuracy.run_grid(
         plan, root, verbose)),
+    "padding": ("padding", lambda plan, root, verbose, _: padding.run(plan, root, verbose)),
     "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
     "balance": ("activation_balance", lambda plan, *_: balance.run(plan)),
     "cost": ("cost", lambda plan, *_: cost.run(plan)),
@@ -149,7 +151,9 @@ def assemble(plan, sections: dict, seconds: dict, env: dict) -> dict:
         verdicts += sections["gradients"]["claims"]
     if "batch_size" in sections:
         verdicts.append(sections["batch_size"]["claim"])
-        runs = runs + sections["batch_size"].pop("runs")
+    for name in ("padding", "batch_size"):  # their runs join `runs`, tagged `section`
+        if name in sections:
+            runs = runs + sections[name].pop("runs")
     env["load_average_end"] = list(os.getloadavg())
     results = {
         "environment": env,
@@ -160,7 +164,7 @@ def assemble(plan, sections: dict, seconds: dict, env: dict) -> dict:
         "claims": verdicts,
         **sections,
     }
-    summary = accuracy.summarize([r for r in runs if r.get("section") != "batch_size"])
+    summary = accuracy.summarize([r for r in runs if "section" not in r])
     if summary:
         results["accuracy"] = {"summary": [
             {"model": m, "width_multiplier": w, "norm": n, **stats}
@@ -173,7 +177,7 @@ def make_plots(results: dict, folder: Path, base: Path) -> dict:
     """The plots of the sections in `results`; `{name: path relative to base}`."""
     sources = {
         "accuracy_curves": ("accuracy", plots.accuracy_curves, lambda: [
-            r for r in results["runs"] if r.get("section") != "batch_size"]),
+            r for r in results["runs"] if "section" not in r]),
         "gradient_norms": ("gradients", plots.gradient_norms,
                            lambda: results["gradients"]["norms"]),
         "activation_balance": ("activation_balance", plots.activation_balance,

@@ -33,6 +33,20 @@ from __future__ import annotations
 import dataclasses
 
 NORMS = ("bn", "abn", "bf", "none")
+#: Section 1: each model and the norms it is trained with. Gu et al.'s claims on their
+#: own layouts (BinaryNet, the ABN paper's ResNet-18), Chen et al.'s on ReActNet-18,
+#: Sari et al.'s on BinaryNet (`none`), with the residual nets as an extension.
+GRID = (
+    ("binarynet", ("bn", "abn", "bf", "none")),
+    ("binary_resnet18", ("bn", "abn", "none")),
+    ("reactnet18", ("bn", "bf", "none")),
+)
+#: The plan's fields of each section-1 model's width and epochs.
+MODEL_FIELDS = {
+    "binarynet": ("binarynet_width", "binarynet_epochs"),
+    "binary_resnet18": ("abn_resnet_width", "abn_resnet_epochs"),
+    "reactnet18": ("resnet_width", "resnet_epochs"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,18 +56,29 @@ class Plan:
     # Arguments
         name: `full`, `quick` or `tiny`.
         seeds: Seeds of the accuracy runs (section 1).
-        models: Architectures of sections 1, 2, 4 and 6 (`binarynet`, `reactnet18`).
-        norms: Variants compared in every section.
-        binarynet_width, binarynet_epochs: BinaryNet of section 1 (3, batch 128, Adam
-            1e-3, no augmentation: the issue's recipe and the cache's).
-        resnet_width, resnet_epochs: ReActNet-18 of section 1.
+        residual_seeds: Seeds of section 1's ResNet-18s (`None`: `seeds`).
+        models: Architectures of sections 2 and 4 (`binarynet`, `reactnet18`).
+        norms: Variants compared in sections 2-4; section 1 trains those of `grid`
+            that are also here.
+        grid: Section 1's `(model, norms)` pairs (`GRID`).
+        image_size: Side of the images of every training run: Fashion-MNIST resized
+            from 28 (32: CIFAR's size, the papers').
+        binarynet_width, binarynet_epochs: BinaryNet of section 1 (batch 128, Adam
+            1e-3, no augmentation: `accuracy.RECIPE`).
+        abn_resnet_width, abn_resnet_epochs: The ABN paper's ResNet-18 of section 1.
+        resnet_width, resnet_epochs: ReActNet-18 (CIFAR stem) of section 1.
         max_train_samples, max_test_samples: Subsets of Fashion-MNIST (`None`: all).
+        pad_model, pad_norm, pad_seeds: Section 1b, binary padding: this section-1
+            variant trained again with `pad_values=0.0` (the references' zeros) for
+            these seeds, against its section-1 runs (1.0, LCE's fast form).
         gradient_batch: Images of the one batch of section 2.
         balance_steps, balance_every: Training steps of section 3 and how often the
             fractions are recorded.
         cost_binarynet_width, cost_resnet_width, cost_batch, cost_image, cost_rounds,
             cost_repeats: Section 4 (images `cost_image` x `cost_image` x 3).
-        batch_sizes, batch_epochs, batch_train_samples: Section 5.
+        batch_sizes, batch_epochs, batch_train_samples, batch_seeds: Section 5: the
+            learning rate scales linearly with the batch size (the recipe's 1e-3 at
+            128), so every batch size takes the same epochs over the same images.
         latency_rounds, latency_repeats: Interleaved rounds of section 6's latency and
             interpreter runs per round and candidate.
         splits: The `split_intervals` settings that section 6 converts the abn
@@ -65,15 +90,23 @@ class Plan:
     """
 
     name: str
-    seeds: tuple = (0, 1, 2)
+    seeds: tuple = (0, 1, 2, 3, 4)
+    residual_seeds: tuple | None = None
     models: tuple = ("binarynet", "reactnet18")
     norms: tuple = NORMS
+    grid: tuple = GRID
+    image_size: int = 32
     binarynet_width: float = 0.25
     binarynet_epochs: int = 3
+    abn_resnet_width: float = 0.125
+    abn_resnet_epochs: int = 3
     resnet_width: float = 0.125
-    resnet_epochs: int = 1
+    resnet_epochs: int = 3
     max_train_samples: int | None = None
     max_test_samples: int | None = None
+    pad_model: str = "binarynet"
+    pad_norm: str = "bn"
+    pad_seeds: tuple = (0, 1, 2)
     gradient_batch: int = 64
     balance_steps: int = 300
     balance_every: int = 25
@@ -83,9 +116,10 @@ class Plan:
     cost_image: int = 32
     cost_rounds: int = 5
     cost_repeats: int = 2
-    batch_sizes: tuple = (8, 128)
-    batch_epochs: int = 1
-    batch_train_samples: int | None = 30000
+    batch_sizes: tuple = (16, 128)
+    batch_epochs: int = 2
+    batch_train_samples: int | None = 10000
+    batch_seeds: tuple = (0, 1, 2)
     latency_rounds: int = 5
     latency_repeats: int = 20
     splits: tuple = ("bitpacked", "always", "never")
@@ -97,15 +131,35 @@ class Plan:
     def replace(self, **changes) -> Plan:
         return dataclasses.replace(self, **changes)
 
+    def width(self, model: str) -> float:
+        """Section 1's width of `model` (one of `MODEL_FIELDS`)."""
+        return getattr(self, MODEL_FIELDS[model][0])
+
+    def epochs(self, model: str) -> int:
+        """Section 1's epochs of `model` (one of `MODEL_FIELDS`)."""
+        return getattr(self, MODEL_FIELDS[model][1])
+
+    def model_seeds(self, model: str) -> tuple:
+        """Section 1's seeds of `model`: `residual_seeds` for the ResNet-18s if set,
+        else `seeds`."""
+        if model != "binarynet" and self.residual_seeds is not None:
+            return self.residual_seeds
+        return self.seeds
+
 
 FULL = Plan("full")
 
 QUICK = Plan(
     "quick",
     seeds=(0, 1),
+    residual_seeds=(0,),
     binarynet_width=0.125,
     binarynet_epochs=1,
+    abn_resnet_width=0.0625,
+    abn_resnet_epochs=1,
     resnet_width=0.0625,
+    resnet_epochs=1,
+    pad_seeds=(0, 1),
     max_train_samples=2000,
     max_test_samples=1000,
     gradient_batch=32,
@@ -116,7 +170,9 @@ QUICK = Plan(
     cost_batch=32,
     cost_rounds=3,
     cost_repeats=1,
+    batch_epochs=1,
     batch_train_samples=1000,
+    batch_seeds=(0, 1),
     latency_rounds=3,
     latency_repeats=5,
     verify_samples=200,
@@ -128,10 +184,13 @@ QUICK = Plan(
 TINY = QUICK.replace(
     name="tiny",
     seeds=(0,),
+    residual_seeds=None,
     models=("binarynet",),
     norms=("bn", "abn", "none"),
+    grid=GRID[:1],
     binarynet_width=0.0625,
     resnet_width=0.03125,
+    pad_seeds=(0,),
     max_train_samples=256,
     max_test_samples=256,
     gradient_batch=16,
@@ -144,6 +203,7 @@ TINY = QUICK.replace(
     cost_rounds=2,
     batch_sizes=(8, 32),
     batch_train_samples=128,
+    batch_seeds=(0,),
     latency_rounds=2,
     latency_repeats=1,
     splits=("bitpacked",),

@@ -26,7 +26,8 @@ def config_fields() -> set:
 
 
 def add_model_options(parser: argparse.ArgumentParser):
-    """`--model`, `--norm`, `--width-multiplier`, `--variant`; returns the group."""
+    """`--model`, `--norm`, `--width-multiplier`, `--pad-values`, `--variant`; returns
+    the group."""
     group = parser.add_argument_group("model")
     deprecated = "; ".join(
         f"{spec.name} is deprecated (use {' or '.join(spec.replaced_by)})"
@@ -54,6 +55,13 @@ def add_model_options(parser: argparse.ArgumentParser):
         "ABN paper's) or ResNet-18 width (default 1)",
     )
     group.add_argument(
+        "--pad-values",
+        type=argtypes.number,
+        metavar="V",
+        help="padding value of the binary convolutions: 1.0 (default, LCE's fast form) "
+        "or 0.0 (the references' zero padding)",
+    )
+    group.add_argument(
         "--variant",
         choices=training.RESNET18_VARIANTS,
         help="deprecated, with the deprecated --model resnet18 only (default: "
@@ -63,8 +71,8 @@ def add_model_options(parser: argparse.ArgumentParser):
 
 
 def add_data_options(parser: argparse.ArgumentParser):
-    """`--dataset`, `--data-dir`, `--validation-split`, `--augment` and the smoke-test
-    limits `--max-train-samples`, `--max-test-samples`; returns the group."""
+    """`--dataset`, `--data-dir`, `--validation-split`, `--augment`, `--image-size` and
+    the smoke-test limits `--max-train-samples`, `--max-test-samples`; returns the group."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
@@ -87,6 +95,13 @@ def add_data_options(parser: argparse.ArgumentParser):
         help="augment the training images with the data pipeline's augmentation for "
         "the dataset (random crop with padding + flip for small images); default: off, "
         "on in every --recipe",
+    )
+    group.add_argument(
+        "--image-size",
+        type=argtypes.positive_int,
+        metavar="N",
+        help="resize the images to N x N (default: the dataset's own size, 28 for "
+        "Fashion-MNIST, 32 for CIFAR)",
     )
     group.add_argument(
         "--max-train-samples",

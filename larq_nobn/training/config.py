@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from larq_nobn import data, zoo
 from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.checks import check_pad_values
 from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 from larq_nobn.training.recipes import RECIPES
 
@@ -212,6 +213,13 @@ class TrainConfig:
             batches (smoke tests).
         max_test_samples: Evaluate on the first N test (and validation) samples
             (smoke tests).
+        image_size: Side of the square images the model trains and is tested on:
+            the dataset's images are resized to it (bilinear, see
+            `larq_nobn.data.load`); `None`: the dataset's own size (28 for
+            Fashion-MNIST, 32 for CIFAR).
+        pad_values: Value of the "same" padding of the zoo model's binary
+            convolutions: 1.0 (the default, LCE's fast form) or 0.0 (the
+            references' zero padding; see the zoo builders).
 
     # Raises
         ValueError: Any field out of range or an unknown name; the message names the
@@ -250,6 +258,8 @@ class TrainConfig:
     data_dir: str | None = None
     max_train_samples: int | None = None
     max_test_samples: int | None = None
+    image_size: int | None = None
+    pad_values: float = 1.0
 
     def __post_init__(self):
         self.validate()
@@ -314,10 +324,12 @@ class TrainConfig:
             if len(set(seeds)) != len(seeds):
                 raise ValueError(f"`seeds` contains duplicates: {self.seeds!r}.")
             self.seeds = [int(s) for s in seeds]
-        for name in ("max_train_samples", "max_test_samples"):
+        for name in ("max_train_samples", "max_test_samples", "image_size"):
             value = getattr(self, name)
             if value is not None and (not is_int(value) or value < 1):
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        if self.image_size is not None:
+            self.image_size = int(self.image_size)
 
     def _validate_model_options(self):
         if self.width_multiplier is not None:
@@ -340,6 +352,7 @@ class TrainConfig:
                     "replace its two variants)."
                 )
             self._choice("variant", variants)
+        self.pad_values = check_pad_values(self.pad_values)
 
     def _validate_optimisation(self):
         for name in ("learning_rate", "distill_temperature"):

@@ -45,7 +45,10 @@ def build_model(config: TrainConfig, input_shape, num_classes: int) -> tf.keras.
     """
     spec = zoo.get_model(config.model)
     kwargs = dict(
-        norm=config.norm, input_shape=tuple(input_shape), num_classes=num_classes
+        norm=config.norm,
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        pad_values=config.pad_values,
     )
     if config.resolved_width_multiplier is not None:
         kwargs["width_multiplier"] = config.resolved_width_multiplier

@@ -79,8 +79,7 @@ def parse(argv):
     parser.add_argument("--runs-root", type=Path, default=accuracy.ROOT,
                         help=f"run cache (default {accuracy.ROOT})")
     parser.add_argument("--binarynet-epochs", type=int,
-                        help="override the plan's BinaryNet epochs (3; 2 shortens "
-                        "section 1 by a third)")
+                        help="override the plan's BinaryNet epochs (full plan: 3)")
     parser.add_argument("--resnet-width", type=float, help="override ReActNet-18's width")
     parser.add_argument("--resnet-epochs", type=int, help="override ReActNet-18's epochs")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")

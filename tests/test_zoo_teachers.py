@@ -4,10 +4,11 @@ logits (golden fixture of tests/reference/make_teacher_fixture.py), and
 `larq-nobn import-weights --architecture resnet34` writes a `.keras` teacher that
 takes the student's input as it is, as BNN_NoBN's train.py feeds its teacher."""
 
-from larq_nobn import cli, zoo
+from larq_nobn import cli, data, zoo
 from larq_nobn.training import Distiller
 from larq_nobn.training.distill import TeacherInput
 from larq_nobn.training.models import load_teacher
+from larq_nobn.training.recipes import RECIPES
 
 import numpy as np
 import pytest
@@ -93,3 +94,18 @@ def test_imported_teacher_computes_torchvision_and_distils_as_bnn_nobn(store, tm
     distiller.compile(tf.keras.optimizers.SGD(0.0), metrics=["accuracy"])
     history = distiller.fit(x, np.zeros(len(x)), batch_size=len(x), verbose=0)
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dataset, mean, std",
+    [  # VITA-Group/BNN_NoBN dataset.py, cifar10_dataloaders / cifar100_dataloaders
+        ("cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+        ("cifar100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    ],
+)
+def test_cifar_recipe_feeds_the_teacher_bnn_nobns_tensor(dataset, mean, std):
+    # The teacher gets the student's batch, standardized as BNN_NoBN's loader does,
+    # and the loss is DistributionLoss alone (T = 1, no label term).
+    assert (data.info(dataset).mean, data.info(dataset).std) == (mean, std)
+    settings = RECIPES["bnn_nobn_reactnet18_cifar"].settings(dataset=dataset)
+    assert (settings["distill_temperature"], settings["distill_alpha"]) == (1.0, 1.0)

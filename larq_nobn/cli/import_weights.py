@@ -20,7 +20,6 @@ EXAMPLES = (
     "-o binarynet_abn.keras",
     "import-weights weights.npz --architecture reactnet18 --norm bf --stem cifar "
     "--num-classes 100 -o reactnet18_bf.keras",
-    "convert binarynet_abn.keras -o binarynet_abn.tflite",
     "import-weights resnet34_cifar10.pth.tar --architecture resnet34 -o teacher.keras",
 )
 

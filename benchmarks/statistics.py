@@ -138,23 +138,56 @@ def _check_confidence(confidence: float) -> float:
     return 0.5 + confidence / 2.0
 
 
-def mean_interval(values, confidence: float = 0.95) -> dict:
-    """One-sample t interval on the mean of `values`.
+def contrast_interval(groups, weights, confidence: float = 0.95) -> dict:
+    """Welch's t interval on `sum_i w_i mean(group_i)`, a linear contrast of group
+    means with unequal variances: `se^2 = sum_i v_i`, `v_i = w_i^2 s_i^2 / n_i`, and the
+    Welch-Satterthwaite degrees of freedom `df = (sum v_i)^2 / sum (v_i^2 / (n_i - 1))`.
+
+    # Arguments
+        groups: lists of values (one list per group).
+        weights: one weight per group, e.g. `[1, -1]` for a difference of two means,
+            `[1, -1, -1, 1]` for a difference of two differences.
+        confidence: the interval's coverage.
 
     # Returns
-        `dict(mean, low, high, se, df, n)`; with fewer than 2 values the interval is
-        `(-inf, inf)` and `df` is None (nothing can be concluded from it).
+        `dict(estimate, low, high, se, df)`. With fewer than 2 values in any group the
+        interval is `(-inf, inf)` and `df` None (nothing can be concluded); with no
+        spread in any group it is the point `estimate`, `se` 0 and `df` None (the
+        formula is 0 / 0).
     """
-    values = [float(v) for v in values]
-    n, quantile = len(values), _check_confidence(confidence)
-    if n == 0:
+    groups = [[float(v) for v in group] for group in groups]
+    quantile = _check_confidence(confidence)
+    if len(weights) != len(groups) or not groups:
+        raise ValueError(f"contrast_interval needs one weight per group, got "
+                         f"{len(weights)} weights for {len(groups)} groups")
+    if not all(groups):
+        raise ValueError("contrast_interval needs values in every group, got sizes "
+                         f"{[len(group) for group in groups]}")
+    estimate = sum(w * statistics.fmean(g) for w, g in zip(weights, groups))
+    if min(len(group) for group in groups) < 2:
+        return dict(estimate=estimate, low=-math.inf, high=math.inf, se=None, df=None)
+    parts = [w * w * statistics.variance(g) / len(g) for w, g in zip(weights, groups)]
+    se = math.sqrt(sum(parts))
+    if se == 0:
+        return dict(estimate=estimate, low=estimate, high=estimate, se=0.0, df=None)
+    df = sum(parts) ** 2 / sum(v * v / (len(g) - 1) for v, g in zip(parts, groups))
+    half = t_quantile(quantile, df) * se
+    return dict(estimate=estimate, low=estimate - half, high=estimate + half, se=se, df=df)
+
+
+def mean_interval(values, confidence: float = 0.95) -> dict:
+    """One-sample t interval on the mean of `values` (`n - 1` degrees of freedom).
+
+    # Returns
+        `dict(mean, low, high, se, df, n)`, as `contrast_interval` of one group.
+    """
+    values = list(values)
+    if not values:
         raise ValueError("mean_interval needs at least one value, got none")
-    mean = statistics.fmean(values)
-    if n < 2:
-        return dict(mean=mean, low=-math.inf, high=math.inf, se=None, df=None, n=n)
-    se = statistics.stdev(values) / math.sqrt(n)
-    half = t_quantile(quantile, n - 1) * se
-    return dict(mean=mean, low=mean - half, high=mean + half, se=se, df=n - 1, n=n)
+    result = contrast_interval([values], [1.0], confidence)
+    if result["df"] is not None:
+        result["df"] = len(values) - 1
+    return dict(mean=result.pop("estimate"), **result, n=len(values))
 
 
 def welch_interval(a, b, confidence: float = 0.95) -> dict:
@@ -167,22 +200,12 @@ def welch_interval(a, b, confidence: float = 0.95) -> dict:
         interval is `(-inf, inf)` and `df` None; with no spread on either side it is the
         point `diff` and `df` None (the formula is 0 / 0).
     """
-    a, b = [float(v) for v in a], [float(v) for v in b]
-    quantile = _check_confidence(confidence)
+    a, b = list(a), list(b)
     if not a or not b:
         raise ValueError(f"welch_interval needs values on both sides, got {len(a)} and "
                          f"{len(b)}")
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    if min(len(a), len(b)) < 2:
-        return dict(diff=diff, low=-math.inf, high=math.inf, se=None, df=None)
-    v_a = statistics.variance(a) / len(a)
-    v_b = statistics.variance(b) / len(b)
-    se = math.sqrt(v_a + v_b)
-    if se == 0:
-        return dict(diff=diff, low=diff, high=diff, se=0.0, df=None)
-    df = (v_a + v_b) ** 2 / (v_a**2 / (len(a) - 1) + v_b**2 / (len(b) - 1))
-    half = t_quantile(quantile, df) * se
-    return dict(diff=diff, low=diff - half, high=diff + half, se=se, df=df)
+    result = contrast_interval([a, b], [1.0, -1.0], confidence)
+    return dict(diff=result.pop("estimate"), **result)
 
 
 def _bootstrap_std_ratio(a, b, confidence, resamples, seed) -> tuple[float, float]:

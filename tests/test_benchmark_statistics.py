@@ -77,6 +77,18 @@ def test_one_seed_gives_an_unbounded_interval_and_no_spread_a_point():
         st.welch_interval([1, 2], [3, 4], confidence=1.5)
 
 
+def test_difference_of_differences_by_hand():
+    groups = [[0.0, 2.0], [1.0, 3.0], [0.0, 4.0], [5.0, 5.0]]
+    # (1 - 2) - (2 - 5) = 2; v = s^2 / n = 1, 1, 4, 0; se = sqrt(6);
+    # df = 6^2 / (1 + 1 + 16 + 0) = 2, t_{0.975,2} = 4.303 (table)
+    result = st.contrast_interval(groups, [1, -1, -1, 1])
+    assert result["estimate"] == pytest.approx(2.0)
+    assert result["se"] == pytest.approx(math.sqrt(6)) and result["df"] == pytest.approx(2)
+    assert result["high"] == pytest.approx(2 + 4.303 * math.sqrt(6), abs=1e-2)
+    with pytest.raises(ValueError, match="3 weights for 4 groups"):
+        st.contrast_interval(groups, [1, -1, 1])
+
+
 def test_mean_interval_by_hand():
     # mean 2, s = 1, se = 1/sqrt(3), t_{0.975,2} = 4.303 (table)
     result = st.mean_interval([1.0, 2.0, 3.0])

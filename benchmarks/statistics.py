@@ -179,13 +179,14 @@ def mean_interval(values, confidence: float = 0.95) -> dict:
     """One-sample t interval on the mean of `values` (`n - 1` degrees of freedom).
 
     # Returns
-        `dict(mean, low, high, se, df, n)`, as `contrast_interval` of one group.
+        `dict(mean, low, high, se, df, n)`, as `contrast_interval` of one group (`df`
+        is `n - 1` also when the values do not spread).
     """
     values = list(values)
     if not values:
         raise ValueError("mean_interval needs at least one value, got none")
     result = contrast_interval([values], [1.0], confidence)
-    if result["df"] is not None:
+    if len(values) > 1:
         result["df"] = len(values) - 1
     return dict(mean=result.pop("estimate"), **result, n=len(values))
 

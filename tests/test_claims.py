@@ -157,3 +157,21 @@ def test_accuracy_claims_scope_and_reporting_epoch():
     del summary[("binarynet", 0.25, "bn")]["best_accuracies"]
     with pytest.raises(ValueError, match="no 'best_accuracies' for \\['bn'\\]"):
         claims.accuracy_claims(summary, which="best")
+
+
+def test_claims_table_shows_interval_df_n_p_and_quote():
+    from benchmarks import report
+
+    gap = {"claim": "Chen et al.: x", "model": "reactnet18", "width": 0.125,
+           **claims.bf_close_to_bn(BINARYNET_BN, BINARYNET_BF)}
+    single = {"claim": "Gu et al.: y", "model": "binarynet", "width": 0.25,
+              **claims.abn_outperforms_bn([0.8], [0.81, 0.82])}
+    lines = report.claims_section([gap, single])
+    row = next(line for line in lines if line.startswith("| Chen et al.: x"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:4] == ["ReActNet-18 x0.125", "**inconclusive**",
+                          f"0.67 [{100 * gap['low']:.2f}, {100 * gap['high']:.2f}]"]
+    assert cells[4:7] == [f"{gap['df']:.1f}", "bn 3, bf 3", f"{gap['p']:.3f}"]
+    row = next(line for line in lines if line.startswith("| Gu et al.: y"))
+    assert "[-inf, inf]" in row and "| n/a |" in row
+    assert any(gap["quote"] in line and "ReActNet-18" in line for line in lines)

@@ -248,8 +248,7 @@ def n_of(**groups) -> dict:
 CHECKS = [
     ("sari_accuracy", "Sari et al.: BNNs fail to train without BN", ("none",), none_fails),
     ("chen_accuracy", f"Chen et al.: `bf` within {100 * BF_TOLERANCE:g} points of `bn`",
-     ("bn", "bf"),
-     bf_close_to_bn),
+     ("bn", "bf"), bf_close_to_bn),
     ("gu_accuracy", "Gu et al.: `abn` outperforms `bn`", ("bn", "abn"), abn_outperforms_bn),
     ("gu_variance", "Gu et al.: `abn` varies less than `bn`", ("bn", "abn"),
      abn_lower_variance),

@@ -9,6 +9,8 @@ model.save("binarynet_abn.keras")  # then: larq-nobn convert binarynet_abn.keras
 
 The model pads its binary convolutions with 0, as the references do (`pad_values=0.0`
 of the zoo builders; LCE converts it with its zero-padding correction).
+`"resnet34"` is BNN_NoBN's real-valued distillation teacher, torchvision's ResNet-34
+(`TorchvisionResNet34`, nothing binary): its classes are the rows of `fc.weight`.
 
 # References
     - gushan/ABN and VITA-Group/BNN_NoBN (see `larq_nobn.zoo.reference_weights`)
@@ -16,12 +18,19 @@ of the zoo builders; LCE converts it with its zero-padding correction).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from larq_nobn.checks import check_choice
 from larq_nobn.zoo.binary_resnet18 import BinaryResNet18
 from larq_nobn.zoo.binarynet import BinaryNet
 from larq_nobn.zoo.reactnet import ReActNetA
 from larq_nobn.zoo.reactnet18 import ReActNet18
-from larq_nobn.zoo.reference_weights import ARCHITECTURES, load_reference_weights
+from larq_nobn.zoo.reference_weights import (
+    ARCHITECTURES,
+    load_reference_weights,
+    read_reference_weights,
+)
+from larq_nobn.zoo.teachers import TorchvisionResNet34
 
 __all__ = ["REFERENCE_BUILDERS", "reference_model"]
 
@@ -31,7 +40,11 @@ REFERENCE_BUILDERS = {
     "resnet18_abn_paper": BinaryResNet18,
     "reactnet18": ReActNet18,
     "reactnet_a": ReActNetA,
+    "resnet34": TorchvisionResNet34,
 }
+
+#: The architectures whose zoo model is real-valued: no `norm` but BN, no padding value.
+REAL_VALUED = ("resnet34",)
 
 # The reference padding value of binary convolutions (both repositories pad with 0).
 REFERENCE_PAD_VALUES = 0.0
@@ -53,11 +66,13 @@ def reference_model(
         source: The reference's `state_dict`: a mapping of names to arrays, a `.npz`,
             or a `.pth` / `.pth.tar` (needs PyTorch); see `load_reference_weights`.
         architecture: One of `ARCHITECTURES` (`"binarynet"`, `"resnet18_abn_paper"`,
-            `"reactnet18"`, `"reactnet_a"`).
+            `"reactnet18"`, `"reactnet_a"`, `"resnet34"`).
         norm: The variant the weights were trained as (`"bn"`, `"abn"`, `"bf"`,
-            `"none"`, as the architecture has them).
-        input_shape: `(height, width, channels)`; default: the builder's.
-        num_classes: Number of classes; default: the builder's.
+            `"none"`, as the architecture has them; `"resnet34"`: `"bn"` only).
+        input_shape: `(height, width, channels)`; default: the builder's (ResNet-34:
+            any height and width).
+        num_classes: Number of classes; default: the builder's (`"resnet34"`: the
+            rows of the state dict's `fc.weight`).
         width_multiplier: The reference's width; default: the builder's (BinaryNet's
             3 is the ABN paper's).
         stem: `"reactnet18"` only: `"cifar"` or `"imagenet"` (BNN_NoBN's
@@ -86,8 +101,29 @@ def reference_model(
         )
     kwargs = {k: v for k, v in options.items() if v is not None}
     if input_shape is not None:
-        kwargs["input_shape"] = tuple(int(d) for d in input_shape)
-    model = REFERENCE_BUILDERS[architecture](
-        norm=norm, pad_values=REFERENCE_PAD_VALUES, **kwargs
-    )
+        kwargs["input_shape"] = tuple(None if d is None else int(d) for d in input_shape)
+    if architecture in REAL_VALUED:
+        if norm != "bn":
+            raise ValueError(
+                f"norm={norm!r}: architecture {architecture!r} is real-valued with "
+                "BatchNormalization; accepted: 'bn'."
+            )
+        if num_classes is None:
+            kwargs["num_classes"] = _classes(source)
+    else:
+        kwargs.update(norm=norm, pad_values=REFERENCE_PAD_VALUES)
+    model = REFERENCE_BUILDERS[architecture](**kwargs)
     return load_reference_weights(model, source, architecture=architecture)
+
+
+def _classes(source):
+    """The number of classes of a torchvision state dict: the rows of `fc.weight`."""
+    weight = read_reference_weights(source).get("fc.weight")
+    if weight is None or weight.ndim != 2:
+        name = "the given state dict" if isinstance(source, Mapping) else source
+        got = "none" if weight is None else f"shape {weight.shape}"
+        raise ValueError(
+            f"Reference weights {name!s} have no 2-D 'fc.weight' ({got}) to take the "
+            "number of classes from."
+        )
+    return int(weight.shape[0])

@@ -17,7 +17,9 @@ larq_nobn.zoo.load_reference_weights(model, "model_best.pth.tar",
 - `"reactnet18"`: BNN_NoBN `Qaw_reactnet_18_bn` / `_bf` / `_none` ->
   `ReActNet18(norm="bn" / "bf" / "none", stem=...)`;
 - `"reactnet_a"`: BNN_NoBN `Qaw_reactnet_A_bn` / `_bf` / `_none` ->
-  `ReActNetA(norm="bn" / "bf" / "none")`.
+  `ReActNetA(norm="bn" / "bf" / "none")`;
+- `"resnet34"`: torchvision's `resnet34` (BNN_NoBN's distillation teacher) ->
+  `TorchvisionResNet34` (`larq_nobn.zoo.teachers`).
 
 The zoo model must have the reference's widths, input size and stem (BNN_NoBN's
 `birealnet18` builds the ImageNet stem unless called with `imagenet=False`).
@@ -68,7 +70,7 @@ gradients and normalization statistics (`tests/test_reference_equivalence.py`).
     - gushan/ABN, models/vgg_cifar10_binary.py, vgg_abn_cifar10_binary.py,
       resnet_binary.py, resnet_abn_binary.py, ABN.py
     - VITA-Group/BNN_NoBN, models/Qaw_reactnet_18_*.py, Qaw_reactnet_A_*.py, layers.py,
-      train.py
+      train.py (teacher: torchvision `models.resnet34`)
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from collections.abc import Mapping
 
 from larq_nobn.checks import check_choice
 from larq_nobn.normalization import ABN
+from larq_nobn.zoo.teachers import torchvision_modules
 
 import numpy as np
 import tensorflow as tf
@@ -96,7 +99,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The reference architectures `load_reference_weights` maps (see the module docstring).
-ARCHITECTURES = ("binarynet", "resnet18_abn_paper", "reactnet18", "reactnet_a")
+ARCHITECTURES = ("binarynet", "resnet18_abn_paper", "reactnet18", "reactnet_a", "resnet34")
 
 #: File endings `read_reference_weights` accepts.
 SUFFIXES = (".npz", ".pth", ".pth.tar")
@@ -466,11 +469,26 @@ def _reactnet_a(model):
     return params, ignored
 
 
+def _resnet34(model):
+    params, ignored = [], []
+    for conv, zoo_conv, norm, zoo_norm in torchvision_modules():
+        params.append(ReferenceParameter(f"{conv}.weight", zoo_conv, "kernel", "conv"))
+        norms, skip = _norm_parameters(model, norm, zoo_norm)
+        params += norms
+        ignored += skip
+    params += [
+        ReferenceParameter("fc.weight", "classifier", "kernel", "dense"),
+        ReferenceParameter("fc.bias", "classifier", "bias"),
+    ]
+    return params, ignored
+
+
 _LAYOUTS = {
     "binarynet": _binarynet,
     "resnet18_abn_paper": _resnet18_abn_paper,
     "reactnet18": _reactnet18,
     "reactnet_a": _reactnet_a,
+    "resnet34": _resnet34,
 }
 
 

@@ -1,6 +1,7 @@
 """`larq-nobn import-weights`: weights trained with the authors' PyTorch code (gushan/ABN,
 VITA-Group/BNN_NoBN) into the matching zoo model, saved as a `.keras` model that
-`larq-nobn convert` takes."""
+`larq-nobn convert` takes; or BNN_NoBN's torchvision ResNet-34 teacher, saved as a
+`.keras` model that `larq-nobn train --teacher` takes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ EXAMPLES = (
     "-o binarynet_abn.keras",
     "import-weights weights.npz --architecture reactnet18 --norm bf --stem cifar "
     "--num-classes 100 -o reactnet18_bf.keras",
-    "convert binarynet_abn.keras -o binarynet_abn.tflite",
+    "import-weights resnet34_cifar10.pth.tar --architecture resnet34 -o teacher.keras",
 )
 
 
@@ -34,7 +35,8 @@ def add_parser(subparsers):
             "Build the zoo model of a reference architecture (binary convolutions "
             "zero-padded, as in the references), load a state_dict trained with "
             "gushan/ABN or VITA-Group/BNN_NoBN into it and save it as a .keras model "
-            "for larq-nobn convert. The options must give the reference's widths, "
+            "for larq-nobn convert (resnet34: BNN_NoBN's teacher, for larq-nobn train "
+            "--teacher). The options must give the reference's widths, "
             "input size, classes and stem. Exit status: 0 ok, 2 bad input (missing, "
             "unexpected or mis-shaped parameters among it)."
         ),
@@ -48,7 +50,9 @@ def add_parser(subparsers):
         "--architecture", required=True, choices=ARCHITECTURES,
         help="binarynet: gushan/ABN vgg_cifar10_binary / vgg_abn_cifar10_binary; "
         "resnet18_abn_paper: gushan/ABN resnet_binary / resnet_abn_binary (depth 18); "
-        "reactnet18 / reactnet_a: BNN_NoBN Qaw_reactnet_18_* / Qaw_reactnet_A_*",
+        "reactnet18 / reactnet_a: BNN_NoBN Qaw_reactnet_18_* / Qaw_reactnet_A_*; "
+        "resnet34: torchvision's resnet34, BNN_NoBN's distillation teacher (for "
+        "--teacher; classes from fc.weight)",
     )
     parser.add_argument(
         "--norm", choices=zoo.NORMS, default="bn",
@@ -61,11 +65,13 @@ def add_parser(subparsers):
     parser.add_argument(
         "--input-shape", type=argtypes.positive_int, nargs=3,
         metavar=("HEIGHT", "WIDTH", "CHANNELS"),
-        help="default: the zoo builder's (32 32 3; ReActNet-A: 224 224 3)",
+        help="default: the zoo builder's (32 32 3; ReActNet-A: 224 224 3; ResNet-34: "
+        "any height and width)",
     )
     parser.add_argument(
         "--num-classes", type=argtypes.positive_int, metavar="N",
-        help="default: the zoo builder's (10; ReActNet-A: 1000)",
+        help="default: the zoo builder's (10; ReActNet-A: 1000; ResNet-34: the rows of "
+        "fc.weight)",
     )
     parser.add_argument(
         "--stem", choices=("cifar", "imagenet"),

@@ -137,8 +137,10 @@ RECIPES: dict[str, Recipe] = {
             "learnable shift (not the classifier, not the PReLU slopes) added after the "
             "clip, AGC clip factor 0.02 with the classifier excluded, knowledge "
             "distillation (soft cross-entropy at T=1) from a real-valued teacher: pass "
-            "--teacher (e.g. keras.applications.ResNet50 or a saved model; the script "
-            "uses NFNet-F0, ReActNet ResNet-34). Without --teacher the labels are used. "
+            "--teacher (e.g. keras.applications.ResNet50 or a saved model such as "
+            "torchvision's ImageNet ResNet-34, train.py's default teacher, through "
+            "import-weights --architecture resnet34; the script uses NFNet-F0, ReActNet "
+            "ResNet-34). Without --teacher the labels are used. "
             "Augmentation: random resized crop 224 (area 8-100 %), lighting 0.1, flip. "
             "Step 2 starts from step 1's last weights (the reference: its best "
             "validation checkpoint). Needs imagenet2012 prepared for tensorflow-datasets "
@@ -195,8 +197,16 @@ RECIPES: dict[str, Recipe] = {
             "linearly to 0 per epoch (as bnn_nobn_reactnet_a), batch 512, 120 epochs, "
             "no weight decay, AGC with train.py's clip factor 0.04 (--agc, as every ImageNet "
             "script passes it; classifier excluded), random crop (pad 4) + flip, "
-            "distillation at T=1 when --teacher is given (train.py's default loss is kd "
-            "from a ResNet-34 fine-tuned to the classes), else the labels. The two "
+            "distillation at T=1 when --teacher is given, else the labels. train.py's "
+            "default loss is kd: its teacher is torchvision's ResNet-34 with its fc "
+            "replaced for the classes and a --teacher_weight state dict loaded; "
+            "'larq-nobn import-weights STATE.pth --architecture resnet34 -o "
+            "teacher.keras' turns that state dict into the --teacher teacher.keras, "
+            "which gets the student's normalized batch as it is (the zoo's CIFAR mean "
+            "and std are dataset.py's; a 32x32 image goes through the ImageNet-layout "
+            "network), as train.py feeds it; the loss, its "
+            "DistributionLoss (soft cross-entropy against the teacher's softmax, batch "
+            "mean), is the only one (distill_alpha 1). The two "
             "steps (binary activations first, then binary weights) follow the ImageNet "
             "scripts (unverified for CIFAR). ReActNet-18 (--model reactnet18) with the CIFAR "
             "stem (3x3 conv, no max-pool) the paper describes: the public code builds "
@@ -231,6 +241,10 @@ RECIPES: dict[str, Recipe] = {
             "defaults",
             f"optimizer adam, schedule linear_epoch, decay pattern: {NOBN_CODE} "
             "train.py (as for bnn_nobn_reactnet_a)",
+            f"teacher and distillation: {NOBN_CODE} train.py (models.resnet34, fc -> "
+            "nn.Linear(512, CLASSES), --teacher_weight state_dict, eval mode, "
+            "model_teacher(images): the student's batch) and utils.py DistributionLoss "
+            "(-softmax(teacher) . log_softmax(student), T=1, batch mean)",
             f"augmentation: {NOBN_CODE} dataset.py cifar10_dataloaders / "
             "cifar100_dataloaders (RandomCrop(32, padding=4), RandomHorizontalFlip)",
             f"two_step: {NOBN_CODE} script/imagenet_reactnet_A_*.sh (ImageNet only)",

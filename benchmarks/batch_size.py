@@ -57,20 +57,16 @@ def drops(accuracies: dict, small: int, large: int) -> dict:
 
 
 def verdict(accuracies: dict, small: int, large: int) -> dict:
-    """The claim's verdict from `{norm: {batch size: {seed: accuracy}}}`: `RULE`, with
-    the drops per seed and the interval."""
+    """The claim's verdict from `{norm: {batch size: {seed: accuracy}}}`: `RULE`
+    through `claims.interval_verdict` on the region `(0, inf)` (verdict, estimate,
+    interval, se, df, n, one-sided p), with the drops per seed and the interval."""
     per_seed = drops(accuracies, small, large)
     interval = welch_interval(per_seed["bn"], per_seed["bf"])
-    if interval["low"] > 0:
-        result = claims.HELD
-    elif interval["high"] <= 0:
-        result = claims.NOT_HELD
-    else:
-        result = claims.INCONCLUSIVE
+    n = {norm: len(values) for norm, values in per_seed.items()}
     return {
         "claim": f"Chen et al.: `bf` is batch-size independent (batch {small} vs {large}, "
         "learning rate scaled with the batch)",
-        "verdict": result,
+        **claims.interval_verdict(interval, interval["diff"], n, lower=0.0),
         "rule": RULE,
         "drops": per_seed,
         "interval": interval,

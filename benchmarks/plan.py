@@ -5,7 +5,7 @@ Every training run uses Fashion-MNIST resized from 28x28 to 32x32 (`image_size`:
 CIFAR's size, the papers' scale, and a multiple of 8 as the authors' VGG needs), batch
 128, Adam 1e-3, no augmentation. The widths, epochs and subsets are CPU sizes, far
 below the papers' full-width CIFAR runs; `FULL` trains on 10,000 of the 60,000 training
-images a epoch (a fresh shuffled draw each epoch) and tests on the first 5,000 of the
+images an epoch (a fresh shuffled draw each epoch) and tests on the first 5,000 of the
 10,000 test images.
 
 Budget of `FULL` on 2 cores from an empty run cache. Measured (2026-12-06, this
@@ -13,7 +13,7 @@ project's 2-core machine at load average 9.5-13 from other jobs): each model at 
 width, 32x32, two epochs of 3,840 training and 2,000 test images. At that load the wall
 times are about 2.5x the process's CPU time; the table counts CPU time, which does not
 depend on the load (v1's full report took wall times at or below its CPU time at load
-2.6-4). A epoch costs `(train + test / 3) x` the measured CPU time per image (a test
+2.6-4). An epoch costs `(train + test / 3) x` the measured CPU time per image (a test
 image: about a third of a training step); a run adds its measured overhead (build,
 tracing, saving). The authors' side-by-side section is assumed to cost what the zoo
 runs it mirrors cost.
@@ -24,10 +24,13 @@ runs it mirrors cost.
 | 1. ResNet-18 (ABN paper) x0.125 (2.2 ms), 3 norms x 5 seeds x 3 epochs | 26 s / 84 s | 15 | 21 |
 | 1. ReActNet-18 x0.125 (2.0 ms), 3 norms x 5 seeds x 3 epochs | 23 s / 93 s | 15 | 23 |
 | 1b. BinaryNet bn, `pad_values=0.0`, 3 seeds (1.0: section 1's) | 33 s / 107 s | 3 | 5 |
-| 5. BinaryNet bn, bf x batch 16, 128 x 3 seeds, 2 epochs (batch 16 costs about what 128 does an image here) | 33 s / 74 s | 12 | 15 |
+| 5. BinaryNet bn, bf x batch 16, 128 x 3 seeds x 2 epochs (note 1) | 33 s / 74 s | 12 | 15 |
 | authors' code: BinaryNet bn, abn x 5 seeds; ReActNet-18 bf x 5 seeds | as above | 15 | 26 |
 | 2-4, 6-8 (v1: 13 min; section 6 now converts 10 variants, not 8) | | | 15 |
 | total | | 80 | 140 |
+
+Note 1: at batch 16 an image costs about what it costs at 128 (measured: 11.4 against
+12.6 CPU seconds an epoch of the timing's size).
 
 At the load of the measurement (9.5-13) the same plan would take about 2.5x as long;
 the report is resumable (`benchmarks.accuracy` caches every run), so it can span

@@ -55,9 +55,10 @@ def scale(plan: dict) -> list[str]:
                      f"{', '.join(norms)}, seeds {', '.join(map(str, seeds))}")
     size = plan["image_size"]
     lines.append(
-        f"  - every run of sections 1 and 1b: Fashion-MNIST resized from 28x28 to {size}x{size} (CIFAR's size, "
-        "the papers'), batch 128, Adam 1e-3, no augmentation; training images "
-        f"{plan['max_train_samples'] or 'all 60,000'} a epoch, test images "
+        f"  - every run of sections 1 and 1b: Fashion-MNIST resized from 28x28 to "
+        f"{size}x{size} (CIFAR's size, the papers'), batch 128, Adam 1e-3, no "
+        f"augmentation; training images {plan['max_train_samples'] or 'all 60,000'} "
+        "an epoch, test images "
         f"{plan['max_test_samples'] or 'all 10,000'}")
     return lines
 

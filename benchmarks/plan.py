@@ -163,6 +163,7 @@ QUICK = Plan(
     "quick",
     seeds=(0, 1),
     residual_seeds=(0,),
+    grid=(GRID[0], ("binary_resnet18", ("bn", "abn")), ("reactnet18", ("bn", "bf"))),
     binarynet_width=0.125,
     binarynet_epochs=1,
     abn_resnet_width=0.0625,

@@ -51,7 +51,8 @@ def scale(plan: dict) -> list[str]:
         width, epochs = (plan[field] for field in MODEL_FIELDS[model])
         seeds = plan["seeds"] if model == "binarynet" else (
             plan["residual_seeds"] or plan["seeds"])
-        lines.append(f"  - {LABELS.get(model, model)} x{width}: {epochs} epochs, "
+        lines.append(f"  - {LABELS.get(model, model)} x{width}: {epochs} "
+                     f"epoch{'' if epochs == 1 else 's'}, "
                      f"{', '.join(norms)}, seeds {', '.join(map(str, seeds))}")
     size = plan["image_size"]
     lines.append(
@@ -179,7 +180,7 @@ def padding_section(results: dict) -> list[str]:
         mine = [r for r in runs if r.get("section") == "padding" and r["pad_values"] == pad]
         last = [r["test_accuracy"] for r in mine]
         best = [r["best_test_accuracy"] for r in mine]
-        rows.append([f"{pad:g}", len(mine), ", ".join(pct(a) for a in last),
+        rows.append([f"{pad:.1f}", len(mine), ", ".join(pct(a) for a in last),
                      ", ".join(pct(a) for a in best)])
     return [
         "## 1b. Binary padding: the references' zeros against LCE's +1",
@@ -270,7 +271,8 @@ def batch_section(results: dict) -> list[str]:
     return [
         "## 5. Batch-size independence",
         "",
-        f"BinaryNet x{plan['binarynet_width']}, {plan['batch_epochs']} epochs at each "
+        f"BinaryNet x{plan['binarynet_width']}, {plan['batch_epochs']} "
+        f"epoch{'' if plan['batch_epochs'] == 1 else 's'} at each "
         f"batch size on the same {plan['batch_train_samples'] or 60000} training images "
         f"({plan['image_size']}x{plan['image_size']}), seeds "
         f"{', '.join(map(str, plan['batch_seeds']))}; the learning rate scales with the "

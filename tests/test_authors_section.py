@@ -109,13 +109,14 @@ def made_up_zoo_runs(tmp_path, accuracies):
 
 def test_variant_table_from_cached_runs(tmp_path):
     zoo = made_up_zoo_runs(tmp_path, [0.80, 0.82, 0.84])
-    paths = {"abn": tmp_path, "nobn": tmp_path, "data": tmp_path / "d.npz",
+    paths = {"abn": tmp_path, "nobn": tmp_path, "data": lambda size: tmp_path / f"{size}.npz",
              "commits": {"abn": "a" * 40, "nobn": "b" * 40}}
     spec = section.VARIANTS["binarynet_bn"]
     for run, last in zip(zoo, [0.77, 0.79, 0.81]):
         settings = section.run_settings(spec, run["run_dir"], paths)
-        assert (settings["divider"], settings["epochs"], settings["seed"]) == (
-            4, 2, run["seed"])
+        assert (settings["divider"], settings["epochs"], settings["seed"],
+                settings["image_size"], settings["data"]) == (
+            4, 2, run["seed"], 32, str(tmp_path / "32.npz"))
         record = {"last": last, "best": last + 0.02, "epoch_seconds": [3.0, 5.0]}
         key = section.run_key("binarynet_bn", settings)
         (tmp_path / f"{key}.json").write_text(json.dumps(record))
@@ -129,7 +130,7 @@ def test_variant_table_from_cached_runs(tmp_path):
                                      "commits": paths["commits"]},
                            "variants": {"binarynet_bn": entry}}}
     text = "\n".join(authors_report.section(results))
-    assert "| binarynet_bn (`models/vgg_cifar10_binary.py`) | 0.25 | 2 | last | " \
+    assert "| binarynet_bn (`models/vgg_cifar10_binary.py`) | 0.25 | 2 | 32* | n/a | last | " \
            "82.00 +- 2.00 (3) | 79.00 +- 2.00 (3) | 3.00 [" in text
     assert "**within seed noise**" in text and "| binarynet_bn | 2 | 84.00 | 85.00 | " \
            "81.00 | 83.00 | 4 | yes |" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-TITLE = "## 1b. The authors' code side by side"
+TITLE = "## The authors' code side by side"
 RULE = ("Verdict rule: \"within seed noise\" when the Welch 95 % interval of zoo - "
         "authors (mean over seeds, Welch-Satterthwaite degrees of freedom) contains 0, "
         "\"outside seed noise\" when it does not, \"inconclusive\" with fewer than 2 seeds "
@@ -20,9 +20,10 @@ def adaptation(section: dict) -> str:
         "`benchmarks.authors.driver` with the recipe and seeds of the section-1 zoo run "
         "it mirrors (its `config.json`: epochs, batch, Adam with torch's epsilon "
         "placement, learning rate and schedule, weight decay, AGC clip factor, training "
-        "subset) on the same pixels: Fashion-MNIST resized bilinearly to "
-        f"{setup['image_size']}x{setup['image_size']} and standardized by "
-        "`larq_nobn.data.load`, exported once to an `.npz` that both sides read. Each "
+        "subset) on the same pixels: Fashion-MNIST resized bilinearly to the zoo run's "
+        "image size (column `image`; `32*` where the zoo ran at 28x28 and the authors' "
+        "VGG needs a multiple of 8) and standardized by `larq_nobn.data.load`, exported "
+        "once to an `.npz` that both sides read. Each "
         "epoch trains on a fresh seeded permutation (the first `max_train_samples`, "
         "rounded up to whole batches, when the plan sets it), so the subsets are drawn "
         "alike but not the very same images as the zoo's. Adapted at run time, never "
@@ -35,7 +36,8 @@ def adaptation(section: dict) -> str:
         "of BNN_NoBN's logits; AGC: BNN_NoBN's own `agc.adaptive_clip_grad` on every "
         "parameter whose name lacks \"fc\", with the zoo run's clip factor. Test "
         "accuracy after every epoch; \"last\" is the final epoch's, \"best\" the "
-        "highest (the zoo's best: its per-epoch test accuracy, `val_accuracy`)."
+        "highest. The authors' binary convolutions pad with 0; the zoo's with its "
+        "run's `pad_values` (column `zoo pad`)."
     )
 
 
@@ -44,14 +46,16 @@ def summary_rows(section: dict, pct) -> list[list]:
     for name, entry in section["variants"].items():
         label = f"{name} (`{entry['module']}`)"
         if not entry["seeds"]:
-            rows.append([label, "", "", "", "", "", "", entry.get("error", "no zoo run")])
+            rows.append([label, *[""] * 8, entry.get("error", "no zoo run")])
             continue
         for epoch in ("last", "best"):
             result = entry[epoch]
             zoo, authors = result["zoo"], result["authors"]
             interval = result.get("interval")
             rows.append([
-                label, entry["width_multiplier"], entry["epochs"], epoch,
+                label, entry["width_multiplier"], entry["epochs"],
+                f"{entry['image_size']}{'' if entry['zoo_image_size'] else '*'}",
+                "n/a" if entry["zoo_pad_values"] is None else entry["zoo_pad_values"], epoch,
                 f"{pct(zoo['mean'])} +- {pct(zoo['std'])} ({zoo['n']})",
                 f"{pct(authors['mean'])} +- {pct(authors['std'])} ({authors['n']})",
                 "" if interval is None else
@@ -87,8 +91,8 @@ def section(results: dict) -> list[str]:
         TITLE, "", adaptation(entry), "",
         "Test accuracy in %, mean +- sample std (seeds); zoo - authors with its 95 % "
         "interval. " + RULE, "",
-        *table(["variant (authors' module)", "width", "epochs", "epoch", "zoo",
-                "authors", "zoo - authors [95 % CI]", "verdict"],
+        *table(["variant (authors' module)", "width", "epochs", "image", "zoo pad",
+                "epoch", "zoo", "authors", "zoo - authors [95 % CI]", "verdict"],
                summary_rows(entry, pct)),
         *table(["variant", "seed", "zoo last", "zoo best", "authors last", "authors best",
                 "authors s / epoch", "cached"], seed_rows(entry, pct)),

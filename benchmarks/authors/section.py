@@ -10,9 +10,10 @@ Welch 95 % interval of zoo - authors (`benchmarks.statistics.welch_interval`).
 How the authors' models are adapted (at run time, never a copy of their code; see
 `benchmarks.authors.torch_models.build`): every channel count divided by
 `divider = 1 / width_multiplier`, the RGB input replaced by 1 channel (constructor
-patch), Fashion-MNIST bilinearly resized to 32x32 (`export_data`, the arrays of
-`larq_nobn.data.load(..., image_size=32, training=False)`), gushan/ABN's VGG with
-`infl_ratio` 1 and the flatten size of the narrowed map.
+patch), Fashion-MNIST bilinearly resized to the zoo run's `image_size` (32;
+`export_data`, the arrays of `larq_nobn.data.load(..., image_size=32,
+training=False)`), gushan/ABN's VGG with `infl_ratio` 1 and the flatten size of the
+narrowed map.
 
 Every finished run is cached as `<runs-root>/authors/<key>.json` (`run_key`: every
 setting), so the section resumes; a killed run restarts that run only. Nothing here
@@ -39,6 +40,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+#: The image side of a zoo run without `image_size` (Fashion-MNIST's own 28 does not
+#: fit gushan/ABN's VGG, whose three 2x2 poolings need a multiple of 8).
 IMAGE_SIZE = 32
 THREADS = 2
 #: Seconds one authors' run may take before it is stopped.
@@ -131,7 +134,13 @@ def recipe(config: dict) -> dict:
     if config.schedule not in ("constant", "linear_epoch"):
         raise AuthorsError(f"schedule {config.schedule!r} is not reproduced; accepted: "
                            "constant, linear_epoch.")
+    size = getattr(config, "image_size", None)
+    if size is not None and size % 8:
+        raise AuthorsError(f"the zoo run's image_size {size} does not fit the authors' "
+                           "VGG (three 2x2 poolings): use a multiple of 8, e.g. 32.")
     return dict(
+        image_size=size or IMAGE_SIZE, zoo_image_size=size,
+        zoo_pad_values=getattr(config, "pad_values", None),
         width_multiplier=config.resolved_width_multiplier or 1.0,
         epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
         learning_rate=config.learning_rate, schedule=config.schedule,
@@ -255,12 +264,12 @@ def mirrored(zoo_runs: list[dict], spec: dict) -> list[dict]:
 
 def run_settings(spec: dict, run_dir, paths: dict) -> dict:
     """Every setting of the authors' run mirroring the zoo run in `run_dir`: its
-    `recipe`, the divider, image size and threads, the data file and the checkouts
-    (`paths`: `"abn"`, `"nobn"`, `"data"` and `"commits"`)."""
+    `recipe`, the divider and threads, the data file (`paths["data"](image_size)`)
+    and the checkouts (`paths`: `"abn"`, `"nobn"`, `"data"` and `"commits"`)."""
     settings = recipe(files.read_json(Path(run_dir) / "config.json"))
     settings.update(
-        divider=divider(settings["width_multiplier"]), image_size=IMAGE_SIZE,
-        threads=THREADS, data=str(paths["data"]), checkout=str(paths[spec["repo"]]),
+        divider=divider(settings["width_multiplier"]), threads=THREADS,
+        data=str(paths["data"](settings["image_size"])), checkout=str(paths[spec["repo"]]),
         nobn_checkout=str(paths["nobn"]), commit=paths["commits"][spec["repo"]])
     return settings
 
@@ -280,13 +289,15 @@ def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dic
             logger.warning("%s", error)
             entry["error"] = str(error)
             break
-        zoo_best = max(zoo["curves"].get("val_accuracy") or [zoo["test_accuracy"]])
+        zoo_best = zoo.get("best_test_accuracy") or max(
+            zoo["curves"].get("val_accuracy") or [zoo["test_accuracy"]])
         entry["seeds"].append({"seed": zoo["seed"], "settings": settings,
                                "zoo": {"last": zoo["test_accuracy"], "best": zoo_best},
                                "authors": authors})
     if entry["seeds"]:
         first = entry["seeds"][0]["settings"]
-        entry.update(width_multiplier=first["width_multiplier"], epochs=first["epochs"])
+        entry.update({key: first[key] for key in ("width_multiplier", "epochs", "image_size",
+                                                  "zoo_image_size", "zoo_pad_values")})
     for epoch in ("last", "best"):
         entry[epoch] = compare([s["zoo"][epoch] for s in entry["seeds"]],
                                [s["authors"][epoch] for s in entry["seeds"]])
@@ -310,10 +321,10 @@ def run(plan, runs_root, zoo_runs: list[dict], abn_checkout=None, nobn_checkout=
              "nobn": check_checkout(nobn_checkout, "nobn")}
     version = check_torch(python)
     root = Path(runs_root) / "authors"
-    paths["data"] = export_data(root / f"fashion_mnist-{IMAGE_SIZE}.npz")
+    paths["data"] = lambda size: export_data(root / f"fashion_mnist-{size}.npz", size)
     paths["commits"] = {repo: checkout_commit(paths[repo]) for repo in CHECKOUTS}
     variants = {name: run_variant(name, zoo_runs, paths, root, python, timeout)
                 for name in VARIANTS}
-    setup = {"torch": version, "threads": THREADS, "image_size": IMAGE_SIZE,
+    setup = {"torch": version, "threads": THREADS,
              "confidence": CONFIDENCE, "commits": paths["commits"]}
     return {"setup": setup, "variants": variants}

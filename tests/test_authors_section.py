@@ -158,6 +158,17 @@ def test_unusable_checkout_or_interpreter(tmp_path, capsys):
     with pytest.raises(SystemExit):
         benchmarks_main.parse(["--abn-checkout", str(tmp_path)])
     assert "go together" in capsys.readouterr().err
+    for repo in ("abn", "nobn"):  # complete checkouts, as far as the check looks
+        for name in [f"models/{v['file']}.py" for v in section.VARIANTS.values()
+                     if v["repo"] == repo] + (["agc.py"] if repo == "nobn" else []):
+            (tmp_path / repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / repo / name).write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        benchmarks_main.parse(["authors", "--abn-checkout", str(tmp_path / "abn"),
+                               "--nobn-checkout", str(tmp_path / "nobn"),
+                               "--torch-python", sys.executable])
+    assert exit_.value.code == 2
+    assert "cannot import torch" in capsys.readouterr().err.splitlines()[-1]
     args = benchmarks_main.parse(["gradients", "--abn-checkout", str(tmp_path / "x"),
                                   "--nobn-checkout", str(tmp_path / "y")])
     assert args.sections == ["gradients"]  # not checked when the section does not run

@@ -210,7 +210,8 @@ def checkout_commit(path) -> str:
 
 def train_cached(variant: str, settings: dict, root: Path, python, timeout=TIMEOUT):
     """One authors' run, read back from `root/<run_key>.json` when it finished before;
-    returns its record with `cached`. The driver writes the file only when done.
+    returns its record with `cached`. The driver writes the file only when done; its
+    output goes to `root/<run_key>.log`.
 
     # Raises
         AuthorsError: The driver failed or ran past `timeout` (its last error line).
@@ -221,15 +222,17 @@ def train_cached(variant: str, settings: dict, root: Path, python, timeout=TIMEO
     path.parent.mkdir(parents=True, exist_ok=True)
     spec = {**settings, "variant": variant, **VARIANTS[variant], "output_path": str(path)}
     command = [str(python), "-m", "benchmarks.authors.driver", json.dumps(spec)]
-    logger.info("authors' run %s", path.name)
+    log = path.with_suffix(".log")
+    logger.info("authors' run %s (output in %s)", path.name, log)
     try:
-        done = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True,
-                              timeout=timeout)
+        with open(log, "w") as output:
+            done = subprocess.run(command, cwd=REPOSITORY, stdout=output,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise AuthorsError(f"authors' run {path.name} ran past {timeout} s.") from None
     if done.returncode or not path.exists():
-        lines = (done.stderr or done.stdout or "no output").strip().splitlines()
-        raise AuthorsError(f"authors' run {path.name} failed: {lines[-1]}")
+        lines = log.read_text().strip().splitlines() or ["no output"]
+        raise AuthorsError(f"authors' run {path.name} failed: {lines[-1]} (see {log})")
     return {**files.read_json(path), "cached": False}
 
 
@@ -307,7 +310,8 @@ def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dic
 def run(plan, runs_root, zoo_runs: list[dict], abn_checkout=None, nobn_checkout=None,
         torch_python=None, timeout=TIMEOUT) -> dict:
     """The section: `{"skipped": note}` without both checkouts, else `{"setup",
-    "variants": {name: run_variant(...)}}`.
+    "variants": {name: run_variant(...)}}`. `plan` is not read (the zoo runs carry
+    their sizes); it keeps the signature of the other sections.
 
     # Raises
         AuthorsError: A checkout or the torch interpreter is unusable.

@@ -1,7 +1,7 @@
 """The reproduction report: `python -m benchmarks` (or `make bench`) regenerates
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
-Sections (one module each): 1 `accuracy` (+ `claims`), 1b `authors` (the authors'
+Sections (one module each): 1 `accuracy` (+ `claims`), `authors` (the authors'
 PyTorch models beside section 1: `benchmarks.authors.section`; run only with
 `--abn-checkout` and `--nobn-checkout`, else a one-line note), 2 `gradients`, 3 `balance`,
 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).

@@ -66,12 +66,50 @@ def header(results: dict) -> list[str]:
     ]
 
 
+def claim_interval(c: dict) -> str:
+    """A verdict's estimate and interval: accuracies in points (%), ratios plain."""
+    if c.get("estimate") is None:
+        return "n/a"
+    show = pct if c.get("unit") == "accuracy" else (lambda v: f"{v:.3g}")
+    text = show(c["estimate"])
+    if "low" in c:
+        low = "-inf" if c["low"] is None else show(c["low"])
+        high = "inf" if c["high"] is None else show(c["high"])
+        text += f" [{low}, {high}]"
+    return text
+
+
+def claim_df(c: dict) -> str:
+    df = c.get("df")
+    if df is None:
+        return "n/a" if "df" in c else ""
+    return ", ".join(str(d) for d in df) if isinstance(df, list) else f"{df:.1f}"
+
+
+def claim_row(c: dict) -> list:
+    model = LABELS.get(c["model"], c["model"]) + f" x{c['width']}"
+    return [
+        c["claim"], model + (" (extension)" if c.get("extension") else ""),
+        f"**{c['verdict']}**", claim_interval(c), claim_df(c),
+        ", ".join(f"{norm} {n}" for norm, n in c.get("n", {}).items()),
+        "" if c.get("p") is None else f"{c['p']:.3f}", c["rule"],
+    ]
+
+
 def claims_section(claims: list[dict]) -> list[str]:
-    rows = [[c["claim"], LABELS.get(c["model"], c["model"]) + f" x{c['width']}",
-             f"**{c['verdict']}**", c["rule"]] for c in claims]
-    if not rows:
+    if not claims:
         return ["## Claims", "", "None: sections 1, 2 and 5 judge them, and none ran.", ""]
-    return ["## Claims", ""] + table(["claim", "model", "verdict", "rule"], rows)
+    header = ["claim", "model", "verdict", "estimate [95 % interval]", "df", "n", "p",
+              "rule"]
+    quotes = {c["quote"]: c["scope"] for c in claims if c.get("quote")}
+    return [
+        "## Claims", "",
+        "Estimates of accuracies in % (differences in points), ratios plain; p is the "
+        "one-sided p-value of the claimed direction.", "",
+        *table(header, [claim_row(c) for c in claims]),
+        "What the papers say, and what they tested it on:", "",
+        *[f"- {quote} (their scope: {scope})" for quote, scope in quotes.items()], "",
+    ]
 
 
 def accuracy_section(results: dict) -> list[str]:

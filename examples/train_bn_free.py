@@ -1,6 +1,8 @@
 """Train a BN-free binary network (ScaledWS convs, RSign thresholds, fixed residual
 scalars) with adaptive gradient clipping, next to the same network with BN deleted
-("none"), which Sari et al. show cannot train.
+("none"), which Sari et al. expect to fail to train: BinaryNet's stays at chance
+accuracy in the reproduction report (BENCHMARKS.md section 1), while ReActNet-18's,
+whose shortcuts carry the signal, trains far above chance.
 
     python examples/train_bn_free.py [--model binarynet|reactnet18] [--epochs 1]
 """

@@ -10,8 +10,9 @@ Every zoo model takes `norm` in `NORMS`:
 - `"bf"`: BN-free as in "BNN - BN = ?": no normalization layer, ScaledWS convolutions,
   fixed residual scalars (see `ExpectedVariance`) and learned sign thresholds; trained
   with `larq_nobn.AGC`;
-- `"none"`: the `"bn"` model with every normalization layer deleted (an ablation that
-  trains badly, Sari et al. 2019).
+- `"none"`: the `"bn"` model with every normalization layer deleted (an ablation;
+  Sari et al. 2019 find that BNNs fail to train without BN, and how much accuracy it
+  loses depends on the architecture: see the reproduction report's section 1).
 """
 
 import math

@@ -85,7 +85,10 @@ flattened map is 3x3 instead of 4x4 (max-pooling floors: 28, 14, 7, 3).
   (gushan/ABN models/vgg_abn_cifar10_binary.py: `nn.BatchNorm1d` in the classifier;
   its `BatchNorm` attends only to 4-D inputs).
 - `"none"`: the `"bn"` model with every normalization layer deleted, nothing else
-  changed. It does not train (Sari et al. 2019: gradients explode toward the input).
+  changed: an ablation. Its weight gradients at initialization grow toward the input
+  (Sari et al. 2019: "BNNs fail to train in the absence of" BN, which avoids
+  exploding gradients), and on Fashion-MNIST it stays at chance accuracy (the
+  reproduction report, `BENCHMARKS.md` sections 1 and 2).
 - `"bf"`: BN-free, designed from the principles of "BNN - BN = ?" for a network
   without residual connections:
     1. Every convolution and dense layer is scaled-weight-standardized

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from benchmarks.statistics import welch_interval
 from larq_nobn import data, files
 from larq_nobn.training import TrainConfig
 
@@ -246,8 +247,6 @@ def summary(values: list[float]) -> dict:
 def compare(zoo: list[float], authors: list[float], confidence=CONFIDENCE) -> dict:
     """Zoo against authors' accuracies: both summaries, the Welch interval of
     zoo - authors and the verdict "within seed noise" when it contains 0."""
-    from benchmarks.statistics import welch_interval
-
     result = {"zoo": summary(zoo), "authors": summary(authors)}
     if len(zoo) < 2 or len(authors) < 2:
         result["verdict"] = "inconclusive (needs 2 seeds a side)"

@@ -173,3 +173,16 @@ def test_unusable_checkout_or_interpreter(tmp_path, capsys):
                                   "--nobn-checkout", str(tmp_path / "y")])
     assert args.sections == ["gradients"]  # not checked when the section does not run
     assert benchmarks_main.selected(["authors"]) == ["accuracy", "authors"]
+
+
+def test_unreproducible_zoo_recipe_is_the_variant_error(tmp_path):
+    zoo = made_up_zoo_runs(tmp_path, [0.80])
+    config = json.loads((tmp_path / "zoo0" / "config.json").read_text())
+    (tmp_path / "zoo0" / "config.json").write_text(json.dumps({**config, "augment": True}))
+    paths = {"abn": tmp_path, "nobn": tmp_path, "data": lambda size: tmp_path / "d.npz",
+             "commits": {"abn": "a", "nobn": "b"}}
+    entry = section.run_variant("binarynet_bn", zoo, paths, tmp_path, tmp_path / "no", 1)
+    assert entry["seeds"] == [] and "augment=False" in entry["error"]
+    results = {"authors": {"setup": {"torch": "2", "threads": 2, "commits": paths["commits"]},
+                           "variants": {"binarynet_bn": entry}}}
+    assert f"| {entry['error']} |" in "\n".join(authors_report.section(results))

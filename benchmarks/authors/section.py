@@ -284,8 +284,8 @@ def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dic
              CHECKOUTS[spec["repo"]], "module": f"models/{spec['file']}.py",
              "factory": spec["factory"], "kwargs": spec["kwargs"], "seeds": []}
     for zoo in runs:
-        settings = run_settings(spec, zoo["run_dir"], paths)
         try:
+            settings = run_settings(spec, zoo["run_dir"], paths)
             authors = train_cached(name, settings, root, python, timeout)
         except AuthorsError as error:
             logger.warning("%s", error)

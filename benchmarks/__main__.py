@@ -1,7 +1,9 @@
 """The reproduction report: `python -m benchmarks` (or `make bench`) regenerates
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
-Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance`,
+Sections (one module each): 1 `accuracy` (+ `claims`), `authors` (the authors'
+PyTorch models beside section 1: `benchmarks.authors.section`; run only with
+`--abn-checkout` and `--nobn-checkout`, else a one-line note), 2 `gradients`, 3 `balance`,
 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
@@ -10,6 +12,7 @@ arithmetic: `benchmarks.plan`.
     python -m benchmarks cost inference    # named sections only, into reports/
     python -m benchmarks --quick           # < 10 min, into reports/bench-quick/
     python -m benchmarks --tiny --output DIR --runs-root DIR/runs   # the test's size
+    python -m benchmarks --abn-checkout ABN --nobn-checkout NOBN --torch-python PY
 
 Training runs are cached in `--runs-root` (default `runs/bench`, see
 `benchmarks.accuracy`): a run whose `metrics.json` exists is read back, and the report
@@ -40,12 +43,15 @@ from benchmarks import (
     recipes_table,
     report,
 )
+from benchmarks.authors import section as authors
 from benchmarks.plan import NORMS, PLANS
 
 #: `{section: (results key, runner(plan, runs_root, verbose, results))}`, in report order.
 SECTIONS = {
     "accuracy": ("accuracy_runs", lambda plan, root, verbose, _: accuracy.run_grid(
         plan, root, verbose)),
+    "authors": ("authors", lambda plan, root, verbose, results, **options: authors.run(
+        plan, root, results["accuracy_runs"], **options)),
     "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
     "balance": ("activation_balance", lambda plan, *_: balance.run(plan)),
     "cost": ("cost", lambda plan, *_: cost.run(plan)),
@@ -57,7 +63,7 @@ SECTIONS = {
     "recipes": ("recipes", lambda plan, *_: recipes_table.run(plan)),
 }
 #: Sections whose input another section produces.
-NEEDS = {"inference": ("accuracy",)}
+NEEDS = {"inference": ("accuracy",), "authors": ("accuracy",)}
 
 
 def parse(argv):
@@ -85,6 +91,13 @@ def parse(argv):
     parser.add_argument("--norms", nargs="+", choices=NORMS,
                         help="override the norm variants")
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity of runs")
+    code = parser.add_argument_group("the authors' code (section authors)")
+    code.add_argument("--abn-checkout", type=Path, help="a gushan/ABN checkout")
+    code.add_argument("--nobn-checkout", type=Path, help="a VITA-Group/BNN_NoBN checkout")
+    code.add_argument("--torch-python", type=Path, default=Path(sys.executable),
+                      help="an interpreter with torch (default: this one)")
+    code.add_argument("--authors-timeout", type=int, default=authors.TIMEOUT,
+                      help=f"seconds one authors' run may take (default {authors.TIMEOUT})")
     parser.set_defaults(plan="full")
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
@@ -92,7 +105,23 @@ def parse(argv):
         parser.error(f"unknown section(s) {', '.join(map(repr, unknown))}; accepted: "
                      + ", ".join(SECTIONS))
     args.sections = selected(args.sections)
+    check_authors(parser, args)
     return args
+
+
+def check_authors(parser, args):
+    """Both checkouts or neither; when the section runs, usable checkouts and torch."""
+    given = [args.abn_checkout is not None, args.nobn_checkout is not None]
+    if any(given) and not all(given):
+        parser.error("--abn-checkout and --nobn-checkout go together; got only "
+                     + ("--abn-checkout" if given[0] else "--nobn-checkout"))
+    if all(given) and "authors" in args.sections:
+        try:
+            authors.check_checkout(args.abn_checkout, "abn")
+            authors.check_checkout(args.nobn_checkout, "nobn")
+            authors.check_torch(args.torch_python)
+        except authors.AuthorsError as error:
+            parser.error(str(error))
 
 
 def selected(names) -> list[str]:
@@ -128,14 +157,17 @@ def output_paths(args) -> dict:
             "plots": folder / "plots"}
 
 
-def run_sections(names, plan, runs_root: Path, verbose: int) -> tuple[dict, dict]:
+def run_sections(names, plan, runs_root: Path, verbose: int,
+                 options: dict | None = None) -> tuple[dict, dict]:
     """Runs the sections `names` in order; returns `(results, seconds per section)`,
-    both keyed by the sections' results keys."""
+    both keyed by the sections' results keys. `options`: `{section: keyword
+    arguments}` of the sections that take some (`authors`)."""
     results, seconds = {}, {}
     for name in names:
         key, runner = SECTIONS[name]
         start = time.perf_counter()
-        results[key] = runner(plan, runs_root, verbose, results)
+        results[key] = runner(plan, runs_root, verbose, results,
+                              **(options or {}).get(name, {}))
         seconds[key] = time.perf_counter() - start
         print(f"[benchmarks] {name}: {seconds[key]:.0f} s", flush=True)
     return results, seconds
@@ -194,7 +226,12 @@ def main(argv=None) -> int:
     paths = output_paths(args)
     paths["plots"].mkdir(parents=True, exist_ok=True)
     paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose)
+    options = {"authors": dict(abn_checkout=args.abn_checkout,
+                               nobn_checkout=args.nobn_checkout,
+                               torch_python=args.torch_python,
+                               timeout=args.authors_timeout)}
+    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose,
+                                     options)
     results = assemble(plan, sections, seconds, env)
     results["plots"] = make_plots(results, paths["plots"], paths["markdown"].parent.resolve())
     report.write_json(results, paths["json"])

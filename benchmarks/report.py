@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from benchmarks.authors import report as authors_report
 from benchmarks.models import LABELS
 
 
@@ -301,6 +302,7 @@ def recipes_section(results: dict) -> list[str]:
 #: `(results key, section)` in report order.
 SECTIONS = (
     ("accuracy", accuracy_section),
+    ("authors", authors_report.section),
     ("gradients", gradients_section),
     ("activation_balance", balance_section),
     ("cost", cost_section),

@@ -39,11 +39,15 @@ import torch
 import torch.nn.functional as F
 
 
-def load_arrays(path, max_test_samples):
+def load_arrays(path, max_test_samples, channels):
+    """Train and test images (NCHW, zero channels appended up to `channels`: see
+    `torch_models.model_channels`) and labels."""
     arrays = np.load(path)
+
     def to_torch(images):  # NCHW with NCHW strides (1 channel is ambiguous otherwise)
         nchw = torch.from_numpy(images).permute(0, 3, 1, 2)
-        return nchw.clone(memory_format=torch.contiguous_format)
+        nchw = nchw.clone(memory_format=torch.contiguous_format)
+        return torch_models.pad_channels(nchw, channels)
 
     test = slice(None, max_test_samples)
     return (to_torch(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64)),
@@ -96,10 +100,12 @@ def train_epoch(model, spec, optimizer, agc, images, labels, generator):
 
 def train(spec):
     torch.set_num_threads(spec["threads"])
-    x_train, y_train, x_test, y_test = load_arrays(spec["data"], spec["max_test_samples"])
+    channels = torch_models.model_channels(spec["file"], 1)
+    x_train, y_train, x_test, y_test = load_arrays(spec["data"], spec["max_test_samples"],
+                                                   channels)
     torch.manual_seed(spec["seed"])
     model = torch_models.build(spec["repo"], spec["checkout"], spec["file"], spec["factory"],
-                               spec["kwargs"], spec["divider"], input_channels=1,
+                               spec["kwargs"], spec["divider"], input_channels=channels,
                                size=spec["image_size"])
     agc = torch_models.load_file("nobnref_agc", Path(spec["nobn_checkout"]) / "agc.py")
     generator = torch.Generator().manual_seed(spec["seed"])

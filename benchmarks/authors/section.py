@@ -10,7 +10,8 @@ Welch 95 % interval of zoo - authors (`benchmarks.statistics.welch_interval`).
 How the authors' models are adapted (at run time, never a copy of their code; see
 `benchmarks.authors.torch_models.build`): every channel count divided by
 `divider = 1 / width_multiplier`, the RGB input replaced by 1 channel (constructor
-patch), Fashion-MNIST bilinearly resized to the zoo run's `image_size` (32;
+patch; gushan/ABN's VGG gets it as channel 0 of 3, `torch_models.model_channels`),
+Fashion-MNIST bilinearly resized to the zoo run's `image_size` (32;
 `export_data`, the arrays of `larq_nobn.data.load(..., image_size=32,
 training=False)`), gushan/ABN's VGG with `infl_ratio` 1 and the flatten size of the
 narrowed map.

@@ -2,7 +2,9 @@
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
 Sections (one module each): 1 `accuracy` (+ `claims`), 2 `gradients`, 3 `balance`,
-4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
+4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`),
+and, given the authors' checkouts (`--abn-checkout`, `--nobn-checkout`,
+`--torch-python`), `authors_cost` (`benchmarks.authors.cost`).
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
 
@@ -40,6 +42,7 @@ from benchmarks import (
     recipes_table,
     report,
 )
+from benchmarks.authors import cost as authors_cost
 from benchmarks.plan import NORMS, PLANS
 
 #: `{section: (results key, runner(plan, runs_root, verbose, results))}`, in report order.
@@ -55,7 +58,14 @@ SECTIONS = {
         plan, results["accuracy_runs"])),
     "pipelines": ("pipelines", lambda plan, *_: pipelines.run(plan)),
     "recipes": ("recipes", lambda plan, *_: recipes_table.run(plan)),
+    "authors_cost": ("authors_cost", lambda plan, checkouts: authors_cost.run(
+        plan, **checkouts)),
 }
+#: Sections run against the authors' code: their runner takes `(plan, checkouts)`;
+#: run when named, or by default when the three checkout options are given.
+AUTHOR_SECTIONS = ("authors_cost",)
+#: `checkouts` keys, the options' destinations.
+CHECKOUT_OPTIONS = ("abn_checkout", "nobn_checkout", "torch_python")
 #: Sections whose input another section produces.
 NEEDS = {"inference": ("accuracy",)}
 
@@ -85,20 +95,34 @@ def parse(argv):
     parser.add_argument("--norms", nargs="+", choices=NORMS,
                         help="override the norm variants")
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity of runs")
+    parser.add_argument("--abn-checkout", type=Path,
+                        help="a gushan/ABN checkout (the authors' sections)")
+    parser.add_argument("--nobn-checkout", type=Path,
+                        help="a VITA-Group/BNN_NoBN checkout (the authors' sections)")
+    parser.add_argument("--torch-python", type=Path,
+                        help="a Python interpreter with torch (the authors' sections)")
     parser.set_defaults(plan="full")
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(map(repr, unknown))}; accepted: "
                      + ", ".join(SECTIONS))
-    args.sections = selected(args.sections)
+    args.checkouts = {key: getattr(args, key) for key in CHECKOUT_OPTIONS}
+    with_authors = all(value is not None for value in args.checkouts.values())
+    args.sections = selected(args.sections, with_authors)
+    if any(name in AUTHOR_SECTIONS for name in args.sections):
+        try:
+            authors_cost.check_checkouts(**args.checkouts)
+        except ValueError as error:
+            parser.error(str(error))
     return args
 
 
-def selected(names) -> list[str]:
-    """The sections to run, in report order: `names` (all when empty) and what they
-    need."""
-    wanted = set(names or SECTIONS)
+def selected(names, with_authors: bool = False) -> list[str]:
+    """The sections to run, in report order: `names` (all when empty, the authors'
+    sections only `with_authors`) and what they need."""
+    default = [n for n in SECTIONS if with_authors or n not in AUTHOR_SECTIONS]
+    wanted = set(names or default)
     wanted |= {need for name in list(wanted) for need in NEEDS.get(name, ())}
     return [name for name in SECTIONS if name in wanted]
 
@@ -118,7 +142,7 @@ def make_plan(args):
 def output_paths(args) -> dict:
     """`{"markdown", "json", "plots"}` paths: the committed report for the full plan
     with every section, `reports/bench-<plan>[-<sections>]/` otherwise."""
-    whole = args.sections == list(SECTIONS)
+    whole = set(SECTIONS) - set(AUTHOR_SECTIONS) <= set(args.sections)
     if args.output is None and args.plan == "full" and whole:
         return {"markdown": Path("BENCHMARKS.md"), "json": Path("benchmarks/results.json"),
                 "plots": Path("benchmarks/plots")}
@@ -128,14 +152,19 @@ def output_paths(args) -> dict:
             "plots": folder / "plots"}
 
 
-def run_sections(names, plan, runs_root: Path, verbose: int) -> tuple[dict, dict]:
+def run_sections(names, plan, runs_root: Path, verbose: int,
+                 checkouts: dict | None = None) -> tuple[dict, dict]:
     """Runs the sections `names` in order; returns `(results, seconds per section)`,
-    both keyed by the sections' results keys."""
+    both keyed by the sections' results keys (`checkouts`: the authors' sections'
+    paths)."""
     results, seconds = {}, {}
     for name in names:
         key, runner = SECTIONS[name]
         start = time.perf_counter()
-        results[key] = runner(plan, runs_root, verbose, results)
+        if name in AUTHOR_SECTIONS:
+            results[key] = runner(plan, checkouts)
+        else:
+            results[key] = runner(plan, runs_root, verbose, results)
         seconds[key] = time.perf_counter() - start
         print(f"[benchmarks] {name}: {seconds[key]:.0f} s", flush=True)
     return results, seconds
@@ -194,7 +223,8 @@ def main(argv=None) -> int:
     paths = output_paths(args)
     paths["plots"].mkdir(parents=True, exist_ok=True)
     paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose)
+    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose,
+                                     args.checkouts)
     results = assemble(plan, sections, seconds, env)
     results["plots"] = make_plots(results, paths["plots"], paths["markdown"].parent.resolve())
     report.write_json(results, paths["json"])

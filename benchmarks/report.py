@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from benchmarks.authors import cost as authors_cost
 from benchmarks.models import LABELS
 
 
@@ -270,6 +271,7 @@ SECTIONS = (
     ("inference", inference_section),
     ("pipelines", pipelines_section),
     ("recipes", recipes_section),
+    ("authors_cost", authors_cost.markdown),
 )
 
 

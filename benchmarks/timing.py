@@ -232,11 +232,16 @@ class Worker:
         """`run(n)` of `alternate`: `n` steps of `name` in the worker, seconds per step."""
         return lambda n: self.request({"op": "time", "name": name, "repeats": n})["seconds"]
 
-    def close(self) -> None:
-        """Ends the worker (its input closes, so `serve` returns)."""
+    def close(self, timeout: float = 30) -> None:
+        """Ends the worker: its input closes, so `serve` returns; a worker still
+        running `timeout` seconds later is killed."""
         if self.process.poll() is None:
             self.process.stdin.close()
-            self.process.wait(timeout=60)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self._stderr.close()
 
     def __enter__(self):

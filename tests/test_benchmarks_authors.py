@@ -156,3 +156,9 @@ def test_plain_larq_binarynet_is_the_zoo_layout():
                                    rtol=1e-5, atol=1e-5)
     config = json.dumps(plain.get_config(), default=str)
     assert '"kernel_constraint": null' in config and '"clip_value": null' in config
+
+
+def test_worker_that_does_not_exit_is_killed():
+    worker = timing.Worker([sys.executable, "-c", "import time; time.sleep(120)"], "stuck")
+    worker.close(timeout=0.5)
+    assert worker.process.returncode < 0  # ended by a signal

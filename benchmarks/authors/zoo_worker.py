@@ -12,6 +12,7 @@ worker's `set_num_threads(THREADS)` and `set_num_interop_threads(1)`).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
@@ -47,6 +48,9 @@ def main(argv=None):
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     timing.serve(make_step)
+    # Every answer is written: skip TensorFlow's interpreter shutdown, which can hang
+    # after training steps ran (measured: a worker never exited).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ class Plan:
     # the authors' PyTorch code, per model family its width (1 / width divides the
     # authors' channel counts), the batch of `authors_cost_image`-pixel RGB images, the
     # alternating rounds, steps per round and side, and the threads of each side.
+    # Measured at these sizes: 430 s for the 6 pairs (2026-12-06, 2 cores, load 6-8.5).
     authors_cost_binarynet_width: float = 0.25
     authors_cost_resnet18_width: float = 0.25
     authors_cost_reactnet18_width: float = 0.125

@@ -182,7 +182,8 @@ def markdown(results: dict) -> list[str]:
         f"Seconds per training step (forward, backward, Adam; AGC for bf) of the zoo "
         f"(TensorFlow) and of the authors' PyTorch models narrowed to the same width, "
         f"batch {setup['batch_size']} of {'x'.join(map(str, setup['image']))} random "
-        f"images, {setup['threads']} threads each, in two worker processes that take "
+        f"images, {setup['threads']} threads each (torch's OpenMP threads waiting "
+        f"passively: `TORCH_ENV`), in two worker processes that take "
         f"turns: the fastest of {setup['rounds']} rounds of "
         f"{setup['steps_per_round']} steps per side, and the median over rounds of the "
         "per-round ratio zoo / authors (`benchmarks.authors.cost`).",

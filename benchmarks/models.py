@@ -31,9 +31,8 @@ def plain_larq_binarynet(width: float, input_shape, num_classes: int = CLASSES):
     The same function as `zoo.BinaryNet(norm="bn")`, layer for layer (weights in the
     same order; `tests/test_benchmarks_authors.py` copies them over and compares
     outputs): a float stem, binary 3x3 convs padded with 1.0 and max-pools after conv
-    1, 3 and 5,
-    the zoo's `SteSign(clip_value=None)` weights without a constraint and `ste_sign`
-    inputs, BN with momentum 0.9 and epsilon 1e-5, a Hardtanh before the float
+    1, 3 and 5, the zoo's `SteSign(clip_value=None)` weights without a constraint and
+    `ste_sign` inputs, BN with momentum 0.9 and epsilon 1e-5, a Hardtanh before the float
     classifier, whose BN has no affine parameters. Only the zoo's own choices differ:
     its binary dense layers are 1x1 convolutions over the flattened map (for LCE)
     with `larq_nobn.layers.QuantConv2D`'s matmul gradients, here plain `QuantDense`

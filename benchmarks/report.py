@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from benchmarks.authors import cost as authors_cost
 from benchmarks.authors import report as authors_report
 from benchmarks.models import LABELS
 
@@ -310,6 +311,7 @@ SECTIONS = (
     ("inference", inference_section),
     ("pipelines", pipelines_section),
     ("recipes", recipes_section),
+    ("authors_cost", authors_cost.markdown),
 )
 
 

@@ -33,6 +33,8 @@ import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from benchmarks.authors import checks
+from benchmarks.authors.checks import CHECKOUTS, AuthorsError, check_torch, divider
 from benchmarks.statistics import welch_interval
 from larq_nobn import data, files
 from larq_nobn.training import TrainConfig
@@ -66,49 +68,13 @@ VARIANTS = {
         kwargs={"imagenet": False}, model="reactnet18", norm="bf", output="logits",
     ),
 }
-CHECKOUTS = {"abn": "gushan/ABN", "nobn": "VITA-Group/BNN_NoBN"}
-
-
-class AuthorsError(RuntimeError):
-    """A checkout, interpreter or recipe this section cannot use (the message says
-    which and why)."""
 
 
 def check_checkout(path, repo: str) -> Path:
-    """`path` as a `Path` after checking that it is a checkout of `CHECKOUTS[repo]`
-    with every model file of `VARIANTS` from it.
-
-    # Raises
-        AuthorsError: The folder or one of the files is missing.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise AuthorsError(f"{CHECKOUTS[repo]} checkout {str(path)!r} is not a folder.")
+    """`checks.check_checkout` for every model file of `VARIANTS` from `repo` (and
+    BNN_NoBN's `agc.py`)."""
     wanted = [f"models/{v['file']}.py" for v in VARIANTS.values() if v["repo"] == repo]
-    if repo == "nobn":
-        wanted.append("agc.py")
-    missing = [name for name in wanted if not (path / name).is_file()]
-    if missing:
-        raise AuthorsError(f"{str(path)!r} is not a {CHECKOUTS[repo]} checkout: it lacks "
-                           + ", ".join(missing) + ".")
-    return path
-
-
-def check_torch(python) -> str:
-    """The torch version importable by the interpreter `python`.
-
-    # Raises
-        AuthorsError: `python` does not run or cannot import torch.
-    """
-    try:
-        done = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"],
-                              capture_output=True, text=True, timeout=300)
-    except OSError as error:
-        raise AuthorsError(f"torch interpreter {str(python)!r} does not run: {error}.") from None
-    if done.returncode:
-        raise AuthorsError(f"{str(python)!r} cannot import torch; pass --torch-python "
-                           "with an interpreter that has it.")
-    return done.stdout.strip()
+    return checks.check_checkout(path, repo, wanted + (["agc.py"] if repo == "nobn" else []))
 
 
 def recipe(config: dict) -> dict:
@@ -152,19 +118,6 @@ def recipe(config: dict) -> dict:
         max_train_samples=config.max_train_samples,
         max_test_samples=config.max_test_samples,
     )
-
-
-def divider(width_multiplier: float) -> int:
-    """`1 / width_multiplier` as an integer.
-
-    # Raises
-        AuthorsError: `1 / width_multiplier` is not an integer.
-    """
-    value = 1 / width_multiplier
-    if abs(value - round(value)) > 1e-9:
-        raise AuthorsError(f"width {width_multiplier!r} is not 1 / an integer; the "
-                           "authors' channels cannot be divided by it.")
-    return int(round(value))
 
 
 def run_key(variant: str, settings: dict) -> str:

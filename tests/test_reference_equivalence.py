@@ -14,6 +14,7 @@ every architecture it maps.
 """
 
 import logging
+import re
 import sys
 
 import larq_nobn.zoo as zoo
@@ -58,6 +59,12 @@ def _weights(store):
 
 
 VARIANTS = sorted(ZOO_MODELS)
+
+
+def base_variant(name):
+    """The variant of a fixture at another input size (`<variant>_<N>px`)."""
+    return re.sub(r"_\d+px$", "", name)
+
 
 #: Reference gradients that are zero in theory, so both sides hold rounding noise
 #: (about 1e-9 against entries up to 0.06-1.3) whose relative error means nothing;
@@ -105,7 +112,7 @@ def test_gradients_match_the_reference(results, name):  # (c)
     run = ZooRun(name)
     folded = {p.fold for p in run.params if p.fold is not None}
     assert set(result["grad"]) == set(stored_names(store, "grad")) - folded
-    zero = ZERO_IN_THEORY.get(name, set())
+    zero = ZERO_IN_THEORY.get(base_variant(name), set())
     assert zero <= set(result["grad"])
     largest = max(_largest_gradient(store, n) for n in result["grad"])
     for n in zero:
@@ -126,7 +133,7 @@ def test_moving_statistics_match_the_reference(results, name):  # (d)
     names = {
         "resnet18_abn_paper_bn": {"running_mean", "running_var"},
         "resnet18_abn_paper_abn": {"moving_mean", "moving_var"},  # gushan/ABN's ABN
-    }.get(name, set())
+    }.get(base_variant(name), set())
     assert skipped == {f"layer3.1.bn2.{n}" for n in names}
     for n in skipped:
         np.testing.assert_array_equal(store[f"stats/{n}"], store[f"weight/{n}"])
@@ -135,6 +142,51 @@ def test_moving_statistics_match_the_reference(results, name):  # (d)
         return
     worst = max(stats, key=stats.get)
     assert stats[worst] < TOLERANCE, worst
+
+
+#: Binary layers that binarize their input, per reference architecture: BinaryNet's 5
+#: binary convolutions and 2 binary dense layers (its first convolution and its last
+#: dense layer take real inputs); the ABN ResNet's 3 stages of 2 blocks of 2 convs
+#: and 2 downsample convs; ReActNet-18's 4 stages of 4 convs (its downsample convs
+#: take the average-pooled real input); ReActNet-A's 13 blocks of a 3x3 conv and a
+#: 1x1 conv, 2 1x1 convs in the 5 that double the channels.
+BINARY_LAYERS = {
+    "binarynet": 5 + 2, "resnet18_abn_paper": 3 * 2 * 2 + 2, "reactnet18": 4 * 4,
+    "reactnet_a": 13 + 8 + 5 * 2,
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_binarized_activations_match_the_reference(results, name):
+    # Every binary layer's binarized input (eval and train forward), layer by layer:
+    # same shape, same count of +1 and the same signs entry by entry (SHA-256 of the
+    # packed signs). make_fixtures keeps every value the reference binarizes
+    # MARGIN away from 0, so there are no exact ties, and every sign must agree.
+    count = BINARY_LAYERS[ZOO_MODELS[name][1]]
+    for mode, signs in results(name)["signs"].items():
+        assert not signs["differ"], (mode, signs["differ"])
+        assert not signs["unmatched"], (mode, signs["unmatched"])
+        assert len(signs["agree"]) == count, mode
+
+
+def test_binarized_activations_are_compared_entry_by_entry():
+    # A single flipped sign, with the count of +1 unchanged by a second flip, is
+    # found: the comparison is not of counts only.
+    from reference.equivalence import compare_signs
+
+    run = ZooRun("resnet18_abn_paper_bn")
+    signs = run.signs(False)
+    layer = run.layer_of("layer2.0.conv1")
+    flipped = signs[layer.name].copy()
+    flat = flipped.reshape(-1)
+    on, off = np.flatnonzero(flat)[0], np.flatnonzero(~flat)[0]
+    flat[on], flat[off] = False, True
+    run.signs = lambda training: {**signs, layer.name: flipped}
+    result = compare_signs(run, training=False)
+    assert result["differ"] == {
+        "eval/layer2.0.conv1": "as many positive entries, elsewhere"
+    }
+    assert len(result["agree"]) == BINARY_LAYERS["resnet18_abn_paper"] - 1
 
 
 def test_abn_resnet_head_keeps_the_unbiased_variance(results):

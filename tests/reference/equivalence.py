@@ -10,6 +10,8 @@ from pathlib import Path
 
 import larq_nobn.zoo as zoo
 from larq_nobn._utils import leaf_layers
+from larq_nobn.training.config import config_from_recipe
+from larq_nobn.training.optim import make_optimizer
 from larq_nobn.zoo.reference_weights import (
     load_reference_weights,
     reference_parameters,
@@ -77,7 +79,6 @@ ZOO_MODELS = {
     **{f"reactnet_a_{norm}": _reactnet_a(norm) for norm in ("bn", "bf", "none")},
     # Other input sizes (make_fixtures.SIZES): odd maps, rounded down as PyTorch does.
     "resnet18_abn_paper_bn_34px": _abn_paper("bn", 34),
-    "reactnet18_bn_cifar_40px": _reactnet18("bn", "cifar", 40),
 }
 
 
@@ -130,6 +131,17 @@ def sign_digest(positive):
 
 def _log_softmax(logits):
     return tf.nn.log_softmax(logits, axis=-1).numpy()
+
+
+def _flattened_shape(layer):
+    """The (H, W, C) map (H * W > 1) that a `Flatten` or `Reshape` layer turned into
+    `layer`'s input (BinaryNet's first dense layer, a 1x1 convolution in the zoo), or
+    None."""
+    source = layer.inbound_nodes[0].inbound_layers
+    if not isinstance(source, (tf.keras.layers.Flatten, tf.keras.layers.Reshape)):
+        return None
+    shape = tuple(source.input_shape[1:])
+    return shape if len(shape) == 3 and shape[0] * shape[1] > 1 else None
 
 
 class ZooRun:
@@ -208,16 +220,6 @@ class ZooRun:
         return out
 
 
-def _flattened_shape(layer):
-    """The (H, W, C) map (H * W > 1) that a `Flatten` or `Reshape` layer turned into
-    `layer`'s input (BinaryNet's first dense layer, a 1x1 convolution in the zoo), or
-    None."""
-    source = layer.inbound_nodes[0].inbound_layers
-    if not isinstance(source, (tf.keras.layers.Flatten, tf.keras.layers.Reshape)):
-        return None
-    shape = tuple(source.input_shape[1:])
-    return shape if len(shape) == 3 and shape[0] * shape[1] > 1 else None
-
     def stats(self):
         """Moving statistics in the reference's layout, folded biases added back."""
         out = {}
@@ -265,14 +267,83 @@ def compare_signs(run, training):
     return out
 
 
-def compare(name, optimizer=None):
+#: Entries left out of the end-to-end (e) comparison: gradients below GRAD_FLOOR
+#: times the largest of their tensor (the tolerance of (c)), where (c) leaves the
+#: sign open (rounding-level gradients can have either sign in either framework),
+#: or below ADAM_FLOOR (100 x Adam's epsilon), where a small relative error of the
+#: gradient still moves Adam's first step, lr * g / (|g| + eps): the step of every
+#: other entry must agree.
+GRAD_FLOOR = 1e-4
+ADAM_FLOOR = 1e-6
+
+
+def recipe_optimizer(store, model, placement="torch"):
+    """The recipe's optimizer, as `larq-nobn train` builds it, for one step at the
+    fixture's learning rate."""
+    meta = store["meta"]["optimizer"]
+    if "agc_clip_factor" in meta:  # BNN_NoBN: AGC, then Adam with coupled decay
+        config = config_from_recipe(
+            "bnn_nobn_reactnet_a", learning_rate=meta["lr"], schedule="constant",
+            agc_clip_factor=meta["agc_clip_factor"], weight_decay=meta["weight_decay"],
+            adam_epsilon_placement=placement,
+        )
+    else:  # gushan/ABN: Adam
+        config = config_from_recipe(
+            "abn_paper", learning_rate=meta["lr"], adam_epsilon_placement=placement
+        )
+    return make_optimizer(config, 1, model, steps_per_epoch=1)
+
+
+def step_error(store, param, delta, weight, keep=None):
+    """max |step - reference step| / max |reference step| over the stored entries
+    (`keep`: a mask of them), less the float32 rounding of the weight (2 ulp)."""
+    key = f"update/{param.name}"
+    delta = np.asarray(delta, np.float64).reshape(-1)
+    weight = np.asarray(weight, np.float32).reshape(-1)
+    if key in store:
+        index, ref = np.arange(delta.size), store[key].reshape(-1)
+    else:
+        index, ref = store[f"{key}::index"], store[f"{key}::values"]
+    ref = np.asarray(ref, np.float64)
+    ulp = 2 * np.spacing(np.abs(weight[index])).astype(np.float64)
+    error = np.maximum(np.abs(delta[index] - ref) - ulp, 0) / np.abs(ref).max()
+    if keep is not None:
+        error = error[keep[index]]
+    return float(error.max()) if error.size else 0.0
+
+
+def _recipe_step(run, grads):
+    """(e) end to end: the recipe's optimizer applied to the zoo's gradients; the
+    step errors of every parameter the fixture stores an update of, and per
+    parameter the counts of its stored entries left out (`GRAD_FLOOR`, `ADAM_FLOOR`)
+    and kept."""
+    before = {p.name: run.variable(p).numpy() for p in run.params}
+    optimizer = recipe_optimizer(run.store, run.model)
+    optimizer.apply_gradients([(grads[v.ref()], v) for v in run.model.trainable_variables])
+    errors, excluded, kept = {}, {}, {}
+    for p in run.params:
+        key = f"update/{p.name}"
+        if key not in run.store and f"{key}::index" not in run.store:
+            continue
+        grad = np.abs(to_reference_layout(p, np.asarray(grads[run.variable(p).ref()])))
+        keep = grad.reshape(-1) >= max(GRAD_FLOOR * grad.max(), ADAM_FLOOR)
+        index = run.store.get(f"{key}::index", np.arange(keep.size))
+        excluded[p.name] = int((~keep[index]).sum())
+        kept[p.name] = int(keep[index].sum())
+        delta = to_reference_layout(p, run.variable(p).numpy() - before[p.name])
+        errors[p.name] = step_error(run.store, p, delta, run.weights[p.name], keep)
+    return errors, excluded, kept
+
+
+def compare(name, step=False):
     """Relative errors of (a)-(e) of the zoo model against fixture `name`.
 
     # Returns
         A dict quantity -> {reference name: relative error} (`eval` and `train` under
-        the key `"output"`); `update` only with an `optimizer` (a function of the run
-        and the gradients that applies one step); `signs`, mode (`eval`, `train`) ->
-        `compare_signs`.
+        the key `"output"`); `signs`, mode (`eval`, `train`) -> `compare_signs`; with
+        `step`, `update` ((e) end to end: `step_error` of the recipe's optimizer step
+        from the zoo's gradients), `excluded` and `kept` (per parameter, the counts
+        of the stored entries left out, `GRAD_FLOOR`, `ADAM_FLOOR`, and compared).
     """
     run = ZooRun(name)
     store = run.store
@@ -302,15 +373,6 @@ def compare(name, optimizer=None):
     # A train forward updates the moving statistics: after reading them.
     signs["train"] = compare_signs(run, training=True)
     result["signs"] = signs
-    if optimizer is not None:
-        before = {p.name: run.variable(p).numpy().copy() for p in run.params}
-        optimizer(run, grads)
-        for ref_name in stored_names(store, "update"):
-            p = by_name.get(ref_name)
-            if p is None:
-                continue
-            delta = run.variable(p).numpy() - before[ref_name]
-            result["update"][ref_name] = relative_error(
-                store, f"update/{ref_name}", to_reference_layout(p, delta)
-            )
+    if step:
+        result["update"], result["excluded"], result["kept"] = _recipe_step(run, grads)
     return result

@@ -111,8 +111,6 @@ VARIANTS = {
 SIZES = {
     # 34 -> 17 (stride 2 on an odd map) -> 9 -> AvgPool2d(8) on 9x9 (its first 8x8).
     "resnet18_abn_paper_bn_34px": ("resnet18_abn_paper_bn", 34),
-    # 40 -> 20 -> 10 -> 5: the global pool of an odd map.
-    "reactnet18_bn_cifar_40px": ("reactnet18_bn_cifar", 40),
 }
 VARIANTS.update({name: VARIANTS[base] for name, (base, _) in SIZES.items()})
 

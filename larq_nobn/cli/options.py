@@ -26,7 +26,8 @@ def config_fields() -> set:
 
 
 def add_model_options(parser: argparse.ArgumentParser):
-    """`--model`, `--norm`, `--width-multiplier`, `--variant`; returns the group."""
+    """`--model`, `--norm`, `--width-multiplier`, `--pad-values`, `--stride2-padding`,
+    `--init`, `--variant`; returns the group."""
     group = parser.add_argument_group("model")
     deprecated = "; ".join(
         f"{spec.name} is deprecated (use {' or '.join(spec.replaced_by)})"
@@ -52,6 +53,27 @@ def add_model_options(parser: argparse.ArgumentParser):
         metavar="W",
         help=f"BinaryNet width (default {training.DEFAULT_BINARYNET_WIDTH}; 3 is the "
         "ABN paper's) or ResNet-18 width (default 1)",
+    )
+    group.add_argument(
+        "--pad-values",
+        type=float,
+        choices=(0.0, 1.0),
+        metavar="{0,1}",
+        help="padding value of the binary convolutions: 1 (LCE's fast path, the "
+        "zoo's default) or 0 (zero padding, as the papers' PyTorch code)",
+    )
+    group.add_argument(
+        "--stride2-padding",
+        choices=training.STRIDE2_PADDINGS,
+        help="alignment of the stride-2 layers: symmetric (PyTorch's, the zoo's "
+        "default) or tf_same (TensorFlow's 'same'); not for binarynet (no stride-2 "
+        "layers)",
+    )
+    group.add_argument(
+        "--init",
+        choices=training.INITS,
+        help="weight initialization: reference (the papers' code, the zoo's default) "
+        "or keras (the layers' Keras initializers)",
     )
     group.add_argument(
         "--variant",

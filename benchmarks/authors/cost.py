@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import timing
-from benchmarks.authors import checks
+from benchmarks.authors import TORCH_ENV, checks
 
 LEARNING_RATE = 1e-3
 WARMUP = 2
@@ -58,11 +58,6 @@ LABELS = {"binarynet": "BinaryNet", "resnet18": "ResNet-18 (ABN paper)",
           "reactnet18": "ReActNet-18"}
 #: The file each checkout must hold (the option that names it, for the errors).
 HERE = Path(__file__).resolve().parent
-#: The torch worker's environment: OpenMP threads that wait passively. torch's
-#: OpenMP threads spin while they wait by default, and on a machine with more busy
-#: processes than cores (where the report runs) the spinning threads of one step
-#: starve each other: 10-30x slower steps at 2 threads than at 1, measured.
-TORCH_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def check_checkouts(abn_checkout, nobn_checkout, torch_python) -> None:

@@ -16,7 +16,8 @@ def adaptation(section: dict) -> str:
                                (setup["commits"]["abn"], setup["commits"]["nobn"])))
     return (
         "The authors' own PyTorch models (checkouts: " + commits + "; torch "
-        f"{setup['torch']}, {setup['threads']} threads), each trained by "
+        f"{setup['torch']}, {setup['threads']} threads, `OMP_WAIT_POLICY=PASSIVE`), "
+        "each trained by "
         "`benchmarks.authors.driver` with the recipe and seeds of the section-1 zoo run "
         "it mirrors (its `config.json`: epochs, batch, Adam with torch's epsilon "
         "placement, learning rate and schedule, weight decay, AGC clip factor, training "

@@ -27,13 +27,14 @@ import hashlib
 import json
 import logging
 import math
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
-from benchmarks.authors import checks
+from benchmarks.authors import TORCH_ENV, checks
 from benchmarks.authors.checks import CHECKOUTS, AuthorsError, check_torch, divider
 from benchmarks.statistics import welch_interval
 from larq_nobn import data, files
@@ -182,7 +183,8 @@ def train_cached(variant: str, settings: dict, root: Path, python, timeout=TIMEO
     try:
         with open(log, "w") as output:
             done = subprocess.run(command, cwd=REPOSITORY, stdout=output,
-                                  stderr=subprocess.STDOUT, timeout=timeout)
+                                  stderr=subprocess.STDOUT, timeout=timeout,
+                                  env={**os.environ, **TORCH_ENV})
     except subprocess.TimeoutExpired:
         raise AuthorsError(f"authors' run {path.name} ran past {timeout} s.") from None
     if done.returncode or not path.exists():

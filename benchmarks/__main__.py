@@ -1,8 +1,12 @@
 """The reproduction report: `python -m benchmarks` (or `make bench`) regenerates
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
-Sections (one module each): 1 `accuracy` (+ `claims`), 1b `padding`, 2 `gradients`,
-3 `balance`, 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`).
+Sections (one module each): 1 `accuracy` (+ `claims`), 1b `padding` (binary padding
+with 0 against +1), `authors` (the authors' PyTorch models trained beside section 1:
+`benchmarks.authors.section`; a one-line note without the checkouts), 2 `gradients`,
+3 `balance`, 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes`
+(`recipes_table`), and, given the authors' checkouts (`--abn-checkout`,
+`--nobn-checkout`, `--torch-python`), `authors_cost` (`benchmarks.authors.cost`).
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
 
@@ -10,6 +14,7 @@ arithmetic: `benchmarks.plan`.
     python -m benchmarks cost inference    # named sections only, into reports/
     python -m benchmarks --quick           # < 10 min, into reports/bench-quick/
     python -m benchmarks --tiny --output DIR --runs-root DIR/runs   # the test's size
+    python -m benchmarks --abn-checkout ABN --nobn-checkout NOBN --torch-python PY
 
 Training runs are cached in `--runs-root` (default `runs/bench`, see
 `benchmarks.accuracy`): a run whose `metrics.json` exists is read back, and the report
@@ -41,6 +46,8 @@ from benchmarks import (
     recipes_table,
     report,
 )
+from benchmarks.authors import cost as authors_cost
+from benchmarks.authors import section as authors
 from benchmarks.plan import NORMS, PLANS
 
 #: `{section: (results key, runner(plan, runs_root, verbose, results))}`, in report order.
@@ -48,6 +55,8 @@ SECTIONS = {
     "accuracy": ("accuracy_runs", lambda plan, root, verbose, _: accuracy.run_grid(
         plan, root, verbose)),
     "padding": ("padding", lambda plan, root, verbose, _: padding.run(plan, root, verbose)),
+    "authors": ("authors", lambda plan, root, verbose, results, **options: authors.run(
+        plan, root, results["accuracy_runs"], **options)),
     "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
     "balance": ("activation_balance", lambda plan, *_: balance.run(plan)),
     "cost": ("cost", lambda plan, *_: cost.run(plan)),
@@ -57,9 +66,16 @@ SECTIONS = {
         plan, results["accuracy_runs"])),
     "pipelines": ("pipelines", lambda plan, *_: pipelines.run(plan)),
     "recipes": ("recipes", lambda plan, *_: recipes_table.run(plan)),
+    "authors_cost": ("authors_cost", lambda plan, root, verbose, results, **paths:
+                     authors_cost.run(plan, **paths)),
 }
+#: Sections run against the authors' code only when named or when both checkouts are
+#: given (`authors` always runs: without them it is a one-line note).
+AUTHOR_SECTIONS = ("authors_cost",)
+#: `checkouts` keys, the options' destinations.
+CHECKOUT_OPTIONS = ("abn_checkout", "nobn_checkout", "torch_python")
 #: Sections whose input another section produces.
-NEEDS = {"inference": ("accuracy",)}
+NEEDS = {"inference": ("accuracy",), "authors": ("accuracy",)}
 
 
 def parse(argv):
@@ -86,20 +102,53 @@ def parse(argv):
     parser.add_argument("--norms", nargs="+", choices=NORMS,
                         help="override the norm variants")
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity of runs")
+    code = parser.add_argument_group("the authors' code (sections authors, authors_cost)")
+    code.add_argument("--abn-checkout", type=Path, help="a gushan/ABN checkout")
+    code.add_argument("--nobn-checkout", type=Path, help="a VITA-Group/BNN_NoBN checkout")
+    code.add_argument("--torch-python", type=Path, default=Path(sys.executable),
+                      help="an interpreter with torch (default: this one)")
+    code.add_argument("--authors-timeout", type=int, default=authors.TIMEOUT,
+                      help=f"seconds one authors' run may take (default {authors.TIMEOUT})")
     parser.set_defaults(plan="full")
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(map(repr, unknown))}; accepted: "
                      + ", ".join(SECTIONS))
-    args.sections = selected(args.sections)
+    with_authors = args.abn_checkout is not None and args.nobn_checkout is not None
+    args.sections = selected(args.sections, with_authors)
+    check_authors(parser, args)
     return args
 
 
-def selected(names) -> list[str]:
-    """The sections to run, in report order: `names` (all when empty) and what they
-    need."""
-    wanted = set(names or SECTIONS)
+def check_authors(parser, args):
+    """Both checkouts or neither; when an authors' section runs, usable checkouts and
+    torch."""
+    given = [args.abn_checkout is not None, args.nobn_checkout is not None]
+    if any(given) and not all(given):
+        parser.error("--abn-checkout and --nobn-checkout go together; got only "
+                     + ("--abn-checkout" if given[0] else "--nobn-checkout"))
+    try:
+        if all(given) and "authors" in args.sections:
+            authors.check_checkout(args.abn_checkout, "abn")
+            authors.check_checkout(args.nobn_checkout, "nobn")
+            authors.check_torch(args.torch_python)
+        if any(name in AUTHOR_SECTIONS for name in args.sections):
+            authors_cost.check_checkouts(**checkouts(args))
+    except (authors.AuthorsError, ValueError) as error:
+        parser.error(str(error))
+
+
+def checkouts(args) -> dict:
+    """The checkout options as keyword arguments."""
+    return {key: getattr(args, key) for key in CHECKOUT_OPTIONS}
+
+
+def selected(names, with_authors: bool = False) -> list[str]:
+    """The sections to run, in report order: `names` (all when empty, the authors'
+    sections only `with_authors`) and what they need."""
+    default = [n for n in SECTIONS if with_authors or n not in AUTHOR_SECTIONS]
+    wanted = set(names or default)
     wanted |= {need for name in list(wanted) for need in NEEDS.get(name, ())}
     return [name for name in SECTIONS if name in wanted]
 
@@ -119,7 +168,7 @@ def make_plan(args):
 def output_paths(args) -> dict:
     """`{"markdown", "json", "plots"}` paths: the committed report for the full plan
     with every section, `reports/bench-<plan>[-<sections>]/` otherwise."""
-    whole = args.sections == list(SECTIONS)
+    whole = set(SECTIONS) - set(AUTHOR_SECTIONS) <= set(args.sections)
     if args.output is None and args.plan == "full" and whole:
         return {"markdown": Path("BENCHMARKS.md"), "json": Path("benchmarks/results.json"),
                 "plots": Path("benchmarks/plots")}
@@ -129,14 +178,17 @@ def output_paths(args) -> dict:
             "plots": folder / "plots"}
 
 
-def run_sections(names, plan, runs_root: Path, verbose: int) -> tuple[dict, dict]:
+def run_sections(names, plan, runs_root: Path, verbose: int,
+                 options: dict | None = None) -> tuple[dict, dict]:
     """Runs the sections `names` in order; returns `(results, seconds per section)`,
-    both keyed by the sections' results keys."""
+    both keyed by the sections' results keys. `options`: `{section: keyword
+    arguments}` of the sections that take some (the authors' sections)."""
     results, seconds = {}, {}
     for name in names:
         key, runner = SECTIONS[name]
         start = time.perf_counter()
-        results[key] = runner(plan, runs_root, verbose, results)
+        results[key] = runner(plan, runs_root, verbose, results,
+                              **(options or {}).get(name, {}))
         seconds[key] = time.perf_counter() - start
         print(f"[benchmarks] {name}: {seconds[key]:.0f} s", flush=True)
     return results, seconds
@@ -197,7 +249,11 @@ def main(argv=None) -> int:
     paths = output_paths(args)
     paths["plots"].mkdir(parents=True, exist_ok=True)
     paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose)
+    paths_given = checkouts(args)
+    options = {"authors": dict(paths_given, timeout=args.authors_timeout),
+               "authors_cost": paths_given}
+    sections, seconds = run_sections(args.sections, plan, args.runs_root, args.verbose,
+                                     options)
     results = assemble(plan, sections, seconds, env)
     results["plots"] = make_plots(results, paths["plots"], paths["markdown"].parent.resolve())
     report.write_json(results, paths["json"])

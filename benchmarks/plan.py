@@ -137,6 +137,19 @@ class Plan:
     pipeline_rounds: int = 3
     pipeline_batches: int | None = None
     pipeline_images: int = 2000
+    # Section `authors_cost` (issue 17; only with the authors' checkouts): the zoo vs
+    # the authors' PyTorch code, per model family its width (1 / width divides the
+    # authors' channel counts), the batch of `authors_cost_image`-pixel RGB images, the
+    # alternating rounds, steps per round and side, and the threads of each side.
+    # Measured at these sizes: 430 s for the 6 pairs (2026-12-06, 2 cores, load 6-8.5).
+    authors_cost_binarynet_width: float = 0.25
+    authors_cost_resnet18_width: float = 0.25
+    authors_cost_reactnet18_width: float = 0.125
+    authors_cost_batch: int = 128
+    authors_cost_image: int = 32
+    authors_cost_rounds: int = 5
+    authors_cost_repeats: int = 3
+    authors_cost_threads: int = 2
 
     def replace(self, **changes) -> Plan:
         return dataclasses.replace(self, **changes)
@@ -190,6 +203,9 @@ QUICK = Plan(
     pipeline_rounds=2,
     pipeline_batches=50,
     pipeline_images=400,
+    authors_cost_batch=32,  # authors_cost (issue 17): smaller batch, 3 rounds of 1 step
+    authors_cost_rounds=3,
+    authors_cost_repeats=1,
 )
 
 TINY = QUICK.replace(
@@ -218,6 +234,10 @@ TINY = QUICK.replace(
     verify_samples=32,
     pipeline_batches=2,
     pipeline_images=40,
+    authors_cost_binarynet_width=0.0625,  # authors_cost (issue 17): narrower, batch 8
+    authors_cost_resnet18_width=0.125,
+    authors_cost_reactnet18_width=0.125,
+    authors_cost_batch=8,
 )
 
 PLANS = {plan.name: plan for plan in (FULL, QUICK, TINY)}

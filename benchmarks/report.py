@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from benchmarks.authors import cost as authors_cost
+from benchmarks.authors import report as authors_report
 from benchmarks.models import LABELS
 from benchmarks.plan import MODEL_FIELDS
 
@@ -376,6 +378,7 @@ def recipes_section(results: dict) -> list[str]:
 SECTIONS = (
     ("accuracy", accuracy_section),
     ("padding", padding_section),
+    ("authors", authors_report.section),
     ("gradients", gradients_section),
     ("activation_balance", balance_section),
     ("cost", cost_section),
@@ -383,6 +386,7 @@ SECTIONS = (
     ("inference", inference_section),
     ("pipelines", pipelines_section),
     ("recipes", recipes_section),
+    ("authors_cost", authors_cost.markdown),
 )
 
 

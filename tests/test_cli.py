@@ -126,7 +126,6 @@ def test_every_subcommand_is_registered():
         (["train", "--dataset", "mnist_typo"], "Unknown dataset 'mnist_typo'"),
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--image-size", "0"], "--image-size: expected an integer >= 1, got '0'"),
-        (["train", "--pad-values", "0.5"], "Unknown pad_values 0.5"),
         (["train", "--agc-clip-factor", "lots"], "agc_clip_factor"),
         (["train", "--model", "reactnet_a", "--width-multiplier", "2"], "not to 'reactnet_a'"),
         (["train", "--recipe", "abn_paper", "--model", "reactnet_a"], "abn_paper"),

@@ -89,8 +89,12 @@ def BinaryResNet18(
     HardTanh (the head's take their place). The head pools as the reference's
     `nn.AvgPool2d(8)` (gushan/ABN models/resnet_abn_binary.py, `resnet_binary.py`) and
     flattens: 320 features at 32x32, 2x2x320 = 1280 at 64x64; maps smaller than 8x8
-    (inputs under 32 pixels) are pooled whole; `head_pool="global"` always pools
-    globally (320). Binary convs binarize inputs with larq `ste_sign` (the activations
+    (inputs under 29 pixels) are pooled whole; `head_pool="global"` always pools
+    globally (320). The reference itself runs only where its final map is 8 to 15 wide
+    (inputs of 29 to 60 pixels; there the zoo computes what it computes, the fixtures of
+    tests/reference check 32x32 and 34x34): at 64x64 its `BatchNorm1d(320)` fails on
+    1280 features, under 29 pixels its `AvgPool2d(8)` has no window; the zoo's head
+    there is its own. Binary convs binarize inputs with larq `ste_sign` (the activations
     being HardTanh outputs) and weights with sign and an identity straight-through
     gradient, latent weights never clipped (gushan/ABN models/binarized_modules.py
     `Binarize`); `clip_latent_weights=True` uses larq's `ste_sign` + `weight_clip`

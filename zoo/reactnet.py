@@ -109,8 +109,11 @@ def ReActNetA(
             published architecture, which any Keras optimizer trains; it is the default
             of every zoo model and of `larq-nobn train` (`"bf"` needs `larq_nobn.AGC`).
         input_shape: `(height, width, channels)` of the input; 28x28 and up work (odd
-            feature maps are rounded up by every stride-2 stage). Default: the shape of
-            `input_tensor`, else `(224, 224, 3)`.
+            feature maps are rounded up by every stride-2 stage, shortcut pools
+            included; the reference cannot run there: its `AvgPool2d(2)` shortcut
+            rounds down and its stride-2 convolution up, so it needs an even map at
+            every stride-2 block, e.g. sides that are multiples of 32). Default: the
+            shape of `input_tensor`, else `(224, 224, 3)`.
         input_tensor: A tensor to build the model on, instead of a new `Input`; the
             model's inputs are then its source inputs.
         include_top: `False`: the feature extractor, up to the output of `block13`

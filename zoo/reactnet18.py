@@ -152,7 +152,11 @@ def ReActNet18(
         norm: One of `"bn"`, `"abn"`, `"bf"`, `"none"`. The default, `"bn"`, is the
             published architecture, which any Keras optimizer trains (`"bf"` needs
             `larq_nobn.AGC`).
-        input_shape: `(height, width, channels)`; 28x28 and up work. Default: the
+        input_shape: `(height, width, channels)`; 28x28 and up work (odd maps are
+            rounded up by every stride-2 stage, shortcut pools included; the
+            reference cannot run there: its `AvgPool2d(2)` shortcut rounds down and
+            its stride-2 convolution up, so it needs an even map at every stride-2
+            block: with the CIFAR stem, sides that are multiples of 8). Default: the
             shape of `input_tensor`, else `(32, 32, 3)`.
         input_tensor: A tensor to build the model on, instead of a new `Input`; the
             model's inputs are then its source inputs.

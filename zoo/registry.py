@@ -19,13 +19,19 @@ release (its builder warns), and its `replaced_by` names the entries to use inst
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from larq_nobn import blocks
 from larq_nobn.zoo import binary_resnet18, binarynet, reactnet, reactnet18, resnet
 
-__all__ = ["MODELS", "NORMS", "REGISTRY", "ModelSpec", "get_model"]
+__all__ = ["BUILDER_OPTIONS", "MODELS", "NORMS", "REGISTRY", "ModelSpec", "get_model"]
+
+#: The builder keywords of the reference mode that a training run may set
+#: (`TrainConfig` fields of the same names); `ModelSpec.options` says which a model
+#: takes.
+BUILDER_OPTIONS = ("pad_values", "stride2_padding", "init")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class ModelSpec:
         agc_clip_factor: Recommended AGC clip factor for its BN-free (`bf`) version.
         agc_exclude: Regex of the variables AGC leaves alone (the classifier head).
         replaced_by: For a deprecated name, the names to use instead; else empty.
+        options: The `BUILDER_OPTIONS` its builder takes (BinaryNet has no stride-2
+            layers, so no `stride2_padding`; the deprecated `"resnet18"` takes
+            `pad_values` only).
     """
 
     name: str
@@ -51,6 +60,7 @@ class ModelSpec:
     agc_clip_factor: float
     agc_exclude: str | None
     replaced_by: tuple = ()
+    options: tuple = ()
 
 
 def _spec(name, builder, module, variants=(), replaced_by=()):
@@ -62,6 +72,9 @@ def _spec(name, builder, module, variants=(), replaced_by=()):
         agc_clip_factor=float(module.AGC_CLIP_FACTOR),
         agc_exclude=module.AGC_EXCLUDE,
         replaced_by=tuple(replaced_by),
+        options=tuple(
+            o for o in BUILDER_OPTIONS if o in inspect.signature(builder).parameters
+        ),
     )
 
 

@@ -108,6 +108,27 @@ def patch_widths(module, divider, input_channels=3):
     module.nn = proxy
 
 
+def model_channels(file, channels):
+    """The input channels to build `models/<file>.py` with for `channels`-channel
+    images. gushan/ABN's `BinarizeConv2d` binarizes its input unless it has exactly 3
+    channels (`input.size(1) != 3`), so its VGG's first layer keeps a grey image real
+    only as channel 0 of 3 with the other two zero (`pad_channels`): that computes
+    what a 1-channel first layer computes, and the zero channels' weights get no
+    gradient. Other models take `channels` as they are."""
+    return 3 if file.startswith("vgg") and channels < 3 else channels
+
+
+def pad_channels(images, channels):
+    """NCHW `images` with zero channels appended up to `channels`."""
+    import torch
+
+    missing = channels - images.shape[1]
+    if missing <= 0:
+        return images
+    zeros = images.new_zeros((images.shape[0], missing, *images.shape[2:]))
+    return torch.cat([images, zeros], dim=1)
+
+
 def build(repo, root, file, factory, kwargs, divider, *, input_channels=3, size=32,
           num_classes=NUM_CLASSES):
     """The reference model `factory(**kwargs)` of `models/<file>.py`, with every channel

@@ -26,8 +26,8 @@ def config_fields() -> set:
 
 
 def add_model_options(parser: argparse.ArgumentParser):
-    """`--model`, `--norm`, `--width-multiplier`, `--pad-values`, `--variant`; returns
-    the group."""
+    """`--model`, `--norm`, `--width-multiplier`, `--pad-values`, `--stride2-padding`,
+    `--init`, `--variant`; returns the group."""
     group = parser.add_argument_group("model")
     deprecated = "; ".join(
         f"{spec.name} is deprecated (use {' or '.join(spec.replaced_by)})"
@@ -56,10 +56,24 @@ def add_model_options(parser: argparse.ArgumentParser):
     )
     group.add_argument(
         "--pad-values",
-        type=argtypes.number,
-        metavar="V",
-        help="padding value of the binary convolutions: 1.0 (default, LCE's fast form) "
-        "or 0.0 (the references' zero padding)",
+        type=float,
+        choices=(0.0, 1.0),
+        metavar="{0,1}",
+        help="padding value of the binary convolutions: 1 (LCE's fast path, the "
+        "zoo's default) or 0 (zero padding, as the papers' PyTorch code)",
+    )
+    group.add_argument(
+        "--stride2-padding",
+        choices=training.STRIDE2_PADDINGS,
+        help="alignment of the stride-2 layers: symmetric (PyTorch's, the zoo's "
+        "default) or tf_same (TensorFlow's 'same'); not for binarynet (no stride-2 "
+        "layers)",
+    )
+    group.add_argument(
+        "--init",
+        choices=training.INITS,
+        help="weight initialization: reference (the papers' code, the zoo's default) "
+        "or keras (the layers' Keras initializers)",
     )
     group.add_argument(
         "--variant",
@@ -71,8 +85,9 @@ def add_model_options(parser: argparse.ArgumentParser):
 
 
 def add_data_options(parser: argparse.ArgumentParser):
-    """`--dataset`, `--data-dir`, `--validation-split`, `--augment`, `--image-size` and
-    the smoke-test limits `--max-train-samples`, `--max-test-samples`; returns the group."""
+    """`--dataset`, `--data-dir`, `--validation-split`, `--augment`, `--image-size`
+    and the smoke-test limits `--max-train-samples`, `--max-test-samples`; returns the
+    group."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",

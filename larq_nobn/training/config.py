@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass
 
 from larq_nobn import data, zoo
-from larq_nobn.blocks import WEIGHT_DECAY_REGEX
+from larq_nobn.blocks import STRIDE2_PADDINGS, WEIGHT_DECAY_REGEX
 from larq_nobn.checks import check_pad_values
 from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 from larq_nobn.training.recipes import RECIPES
+from larq_nobn.zoo.initialization import INITS
 
 import numpy as np
 
@@ -35,12 +36,14 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "DEFAULT_WEIGHT_DECAY_PATTERN",
     "FALLBACK_AGC_CLIP_FACTOR",
+    "INITS",
     "MODELS",
     "NORMS",
     "OPTIMIZERS",
     "RESNET18_VARIANTS",
     "SCHEDULES",
     "STRATEGIES",
+    "STRIDE2_PADDINGS",
     "WEIGHTS",
     "WIDTH_MODELS",
     "TrainConfig",
@@ -146,6 +149,19 @@ class TrainConfig:
         variant: Only for the deprecated model `resnet18`: one of `RESNET18_VARIANTS`
             (`None`: the zoo's default, `reactnet`); model `reactnet18` or
             `binary_resnet18` replaces it.
+        pad_values: The padding value of the binary convolutions, `1.0` (LCE's fast
+            path) or `0.0` (zero padding, as both papers' PyTorch code); `None`: the
+            zoo builder's default (1.0). Every zoo model takes it.
+        stride2_padding: The alignment of the stride-2 convolutions and pools, one of
+            `STRIDE2_PADDINGS` (`symmetric`: PyTorch's, as the references;
+            `tf_same`: TensorFlow's `"same"`, the extra row and column at the
+            bottom/right); `None`: the builder's default (`symmetric`). Only for
+            models with stride-2 layers (`reactnet18`, `binary_resnet18`,
+            `reactnet_a`; see `zoo.ModelSpec.options`), not `binarynet`.
+        init: The initialization, one of `INITS` (`reference`: the reference
+            code's, see `larq_nobn.zoo.initialization`; `keras`: the layers' own
+            Keras initializers); `None`: the builder's default (`reference`). Every
+            zoo model but the deprecated `resnet18` takes it.
         optimizer: One of `OPTIMIZERS`; `sgd` uses momentum 0.9.
         learning_rate: Initial learning rate.
         schedule: `constant`, `linear` (decays linearly to 0 over all training
@@ -217,9 +233,6 @@ class TrainConfig:
             the dataset's images are resized to it (bilinear, see
             `larq_nobn.data.load`); `None`: the dataset's own size (28 for
             Fashion-MNIST, 32 for CIFAR).
-        pad_values: Value of the "same" padding of the zoo model's binary
-            convolutions: 1.0 (the default, LCE's fast form) or 0.0 (the
-            references' zero padding; see the zoo builders).
 
     # Raises
         ValueError: Any field out of range or an unknown name; the message names the
@@ -236,6 +249,9 @@ class TrainConfig:
     output: str = DEFAULT_OUTPUT
     width_multiplier: float | None = None
     variant: str | None = None
+    pad_values: float | None = None
+    stride2_padding: str | None = None
+    init: str | None = None
     optimizer: str = "adam"
     learning_rate: float = DEFAULT_LEARNING_RATE
     schedule: str = "constant"
@@ -259,7 +275,6 @@ class TrainConfig:
     max_train_samples: int | None = None
     max_test_samples: int | None = None
     image_size: int | None = None
-    pad_values: float = 1.0
 
     def __post_init__(self):
         self.validate()
@@ -352,7 +367,26 @@ class TrainConfig:
                     "replace its two variants)."
                 )
             self._choice("variant", variants)
-        self.pad_values = check_pad_values(self.pad_values)
+        self._validate_builder_options()
+
+    def _validate_builder_options(self):
+        options = zoo.get_model(self.model).options
+        for name in ("pad_values", "stride2_padding", "init"):
+            if getattr(self, name) is not None and name not in options:
+                takers = [m for m, s in zoo.REGISTRY.items() if name in s.options]
+                why = " (it has no stride-2 layers)" if (
+                    name == "stride2_padding" and self.model == "binarynet"
+                ) else ""
+                raise ValueError(
+                    f"`{name}` applies to model(s) {', '.join(takers)} only, not to "
+                    f"{self.model!r}{why}."
+                )
+        if self.pad_values is not None:
+            self.pad_values = check_pad_values(self.pad_values)
+        if self.stride2_padding is not None:
+            self._choice("stride2_padding", STRIDE2_PADDINGS)
+        if self.init is not None:
+            self._choice("init", INITS)
 
     def _validate_optimisation(self):
         for name in ("learning_rate", "distill_temperature"):

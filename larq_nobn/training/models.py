@@ -33,7 +33,9 @@ __all__ = [
 
 
 def build_model(config: TrainConfig, input_shape, num_classes: int) -> tf.keras.Model:
-    """Builds the zoo model a config describes (binary weights; see `config.weights`).
+    """Builds the zoo model a config describes (binary weights; see `config.weights`),
+    with the config's `pad_values`, `stride2_padding` and `init` where set (the
+    builder's defaults otherwise).
 
     # Arguments
         config: The run's configuration.
@@ -45,15 +47,15 @@ def build_model(config: TrainConfig, input_shape, num_classes: int) -> tf.keras.
     """
     spec = zoo.get_model(config.model)
     kwargs = dict(
-        norm=config.norm,
-        input_shape=tuple(input_shape),
-        num_classes=num_classes,
-        pad_values=config.pad_values,
+        norm=config.norm, input_shape=tuple(input_shape), num_classes=num_classes
     )
     if config.resolved_width_multiplier is not None:
         kwargs["width_multiplier"] = config.resolved_width_multiplier
     if spec.variants and config.variant is not None:  # the deprecated resnet18
         kwargs["variant"] = config.variant
+    for option in spec.options:  # pad_values, stride2_padding, init: if set
+        if getattr(config, option) is not None:
+            kwargs[option] = getattr(config, option)
     return spec.builder(**kwargs)
 
 

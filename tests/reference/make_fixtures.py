@@ -20,10 +20,21 @@ weights and a seeded batch, and saves per variant an `.npz` of numbers only:
   `train.py` with `--learning_rate 5e-4 --agc --clip_value 0.02 --weight_decay 1e-5`:
   AGC on every parameter whose name lacks "fc", then Adam with the weight decay on the
   parameters of rank 4 or named "conv").
+- `signs/<mode>/module`, `positive`, `shape`, `sha256` for `mode` in `eval` and
+  `train`: the binarized input of every binary layer (a gushan/ABN `BinarizeConv2d` or
+  `BinarizeLinear` that binarizes its input; a BNN_NoBN `HardBinaryConv` or
+  `HardBinaryScaledStdConv2d` fed by a `BinaryActivation`) in a forward of the seeded
+  model, one row per layer in call order: its module name, the count of its positive
+  entries, its shape (NCHW, or NF padded with 1s) and the SHA-256 of
+  `np.packbits(x > 0)` in that layout.
 - `meta`: a JSON string (variant, reference commit, sizes, recipe, seeds).
 
 Tensors of more than `FULL_LIMIT` entries in (c)-(e) are stored as `<key>::norm` (the
 L2 norm), `<key>::index` (flat indices in the reference's layout) and `<key>::values`.
+
+A variant named `<variant>_<N>px` is `<variant>` at an N x N input (`SIZES`): the
+reference's floor rounding of odd maps (a stride-2 layer on an odd map, gushan/ABN's
+`AvgPool2d(8)` head on a 9x9 map).
 
 The models are built small by dividing every channel count by `divider` at run time
 (`benchmarks.authors.torch_models`: constructor arguments of the reference's layer
@@ -38,6 +49,7 @@ classes; the RGB input and the class count are left alone), as the zoo's
 import argparse
 import contextlib
 import copy
+import hashlib
 import json
 import subprocess
 import sys
@@ -91,16 +103,33 @@ VARIANTS = {
     },
 }
 
+#: Variants at another input size than `SIZE` (variant -> (base variant, size)):
+#: only sizes the reference runs at (gushan/ABN's CIFAR ResNet: at least 32, its head
+#: `AvgPool2d(8)` + `BatchNorm1d(C)` needs a final map of 8 to 15; BNN_NoBN's models:
+#: no stride-2 layer on an odd map, where their `AvgPool2d(2)` shortcut rounds down and
+#: the stride-2 convolution up).
+SIZES = {
+    # 34 -> 17 (stride 2 on an odd map) -> 9 -> AvgPool2d(8) on 9x9 (its first 8x8).
+    "resnet18_abn_paper_bn_34px": ("resnet18_abn_paper_bn", 34),
+}
+VARIANTS.update({name: VARIANTS[base] for name, (base, _) in SIZES.items()})
+
 ABN_LR = 1e-3
 NOBN_LR = 5e-4
 NOBN_AGC = 0.02
 NOBN_WEIGHT_DECAY = 1e-5
 
 
+def input_size(name):
+    return SIZES[name][1] if name in SIZES else SIZE
+
+
 def build(name, abn_root, nobn_root):
     repo, file, factory, kwargs, divider, _ = VARIANTS[name]
     root = abn_root if repo == "abn" else nobn_root
-    return torch_models.build(repo, root, file, factory, kwargs, divider, size=SIZE)
+    return torch_models.build(
+        repo, root, file, factory, kwargs, divider, size=input_size(name)
+    )
 
 
 def _abn_norms(model):
@@ -222,6 +251,57 @@ def sign_margin(model, x):
     return min(margins)
 
 
+def _binarized_input(module, x):
+    """The binarized input of a binary layer, or None where it takes a real one."""
+    kind = type(module).__name__
+    if kind in ("BinarizeConv2d", "BinarizeLinear"):  # binarizes inside (sign)
+        return None if x.size(1) in (3, 784) else x
+    if kind in ("HardBinaryConv", "HardBinaryScaledStdConv2d"):
+        # Fed by a BinaryActivation: +-1 up to the rounding of its straight-through
+        # form; the real-valued input of ReActNet-18's downsample conv is left out.
+        return x if bool(((x.abs() - 1).abs() < 1e-3).all()) else None
+    return None
+
+
+def sign_summaries(model, x):
+    """Of the binary layers of a copy of `model`, in an eval and a train forward: the
+    module names, and the positive count, shape (padded to 4 with 1s) and SHA-256 of
+    the packed signs of each one's binarized input."""
+    probe = copy.deepcopy(model)
+    rows = {"eval": [], "train": []}
+    mode = ["eval"]
+
+    def hook(name):
+        def record(module, inputs):
+            value = _binarized_input(module, inputs[0].detach())
+            if value is not None:
+                positive = value.numpy() > 0
+                digest = hashlib.sha256(np.packbits(positive.reshape(-1)).tobytes())
+                shape = positive.shape + (1,) * (4 - positive.ndim)
+                rows[mode[0]].append((name, positive.sum(), shape, digest.digest()))
+
+        return record
+
+    for name, module in probe.named_modules():
+        module.register_forward_pre_hook(hook(name))
+    with torch.no_grad():
+        probe.eval()
+        probe(x)
+        mode[0] = "train"
+        probe.train()
+        probe(x)
+    store = {}
+    for key, found in rows.items():
+        names, positive, shapes, digests = zip(*found)
+        store[f"signs/{key}/module"] = np.array(names)
+        store[f"signs/{key}/positive"] = np.array(positive, np.int64)
+        store[f"signs/{key}/shape"] = np.array(shapes, np.int32)
+        store[f"signs/{key}/sha256"] = np.frombuffer(b"".join(digests), np.uint8).reshape(
+            -1, 32
+        )
+    return store
+
+
 def seeded_case(name, abn_root, nobn_root):
     """The model with seeded weights, the batch and the labels, for the first seed
     (from `SEED`) whose binarized values all stay `MARGIN` away from 0."""
@@ -231,7 +311,8 @@ def seeded_case(name, abn_root, nobn_root):
         rng = np.random.RandomState(seed)
         model = build(name, abn_root, nobn_root)
         weights = seed_weights(model, rng)
-        x = rng.normal(0, 1, (BATCH, 3, SIZE, SIZE)).astype(np.float16)
+        size = input_size(name)
+        x = rng.normal(0, 1, (BATCH, 3, size, size)).astype(np.float16)
         labels = rng.randint(0, NUM_CLASSES, BATCH).astype(np.int64)
         margin = sign_margin(model, torch.from_numpy(x.astype(np.float32)))
         if margin >= MARGIN:
@@ -247,6 +328,8 @@ def run_variant(name, abn_root, nobn_root, agc_module, commits):
 
     store = {f"weight/{k}": v for k, v in weights.items()}
     store["input"], store["labels"] = x, labels
+    with torch.random.fork_rng():
+        store.update(sign_summaries(model, xt))
     model.eval()
     with torch.no_grad():
         store["eval_output"] = model(xt).numpy().copy()
@@ -275,8 +358,9 @@ def run_variant(name, abn_root, nobn_root, agc_module, commits):
     meta = dict(
         variant=name, repository={"abn": "gushan/ABN", "nobn": "VITA-Group/BNN_NoBN"}[repo],
         commit=commits[repo], module=f"models/{file}.py", factory=factory,
-        factory_kwargs=kwargs, width_divider=divider, batch=BATCH, size=SIZE,
-        num_classes=NUM_CLASSES, seed=seed, sign_margin=margin, torch=torch.__version__,
+        factory_kwargs=kwargs, width_divider=divider, batch=BATCH,
+        size=input_size(name), num_classes=NUM_CLASSES, seed=seed, sign_margin=margin,
+        torch=torch.__version__,
         output="log_softmax" if repo == "abn" else "logits", loss="cross_entropy_mean",
         optimizer=(
             {"name": "Adam", "lr": ABN_LR} if recipe == "abn" else

@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 RUN_DIR ?= runs/default
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# The test suite runs on every core (pytest-xdist, at most 4 workers), one test file per
+# worker so that a file's module fixtures are built once. PYTEST_ARGS= runs it serially.
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: run test lint setup data clean help bench
 

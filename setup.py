@@ -32,7 +32,7 @@ setup(
         "psutil",  # the run lock tells a live holder from a stale one
     ],
     extras_require={
-        "test": ["pytest", "ruff"],
+        "test": ["pytest", "pytest-xdist", "ruff"],
         "gpu": ["tensorflow[and-cuda]"],
     },
     entry_points={"console_scripts": ["larq-nobn=larq_nobn.cli:main"]},

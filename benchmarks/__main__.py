@@ -1,12 +1,12 @@
 """The reproduction report: `python -m benchmarks` (or `make bench`) regenerates
 `BENCHMARKS.md`, its plots (`benchmarks/plots/*.png`) and `benchmarks/results.json`.
 
-Sections (one module each): 1 `accuracy` (+ `claims`), `authors` (the authors'
-PyTorch models trained beside section 1: `benchmarks.authors.section`; a one-line note
-without the checkouts), 2 `gradients`, 3 `balance`, 4 `cost`, 5 `batch_size`,
-6 `inference`, 7 `pipelines`, 8 `recipes` (`recipes_table`), and, given the authors'
-checkouts (`--abn-checkout`, `--nobn-checkout`, `--torch-python`), `authors_cost`
-(`benchmarks.authors.cost`).
+Sections (one module each): 1 `accuracy` (+ `claims`), 1b `padding` (binary padding
+with 0 against +1), `authors` (the authors' PyTorch models trained beside section 1:
+`benchmarks.authors.section`; a one-line note without the checkouts), 2 `gradients`,
+3 `balance`, 4 `cost`, 5 `batch_size`, 6 `inference`, 7 `pipelines`, 8 `recipes`
+(`recipes_table`), and, given the authors' checkouts (`--abn-checkout`,
+`--nobn-checkout`, `--torch-python`), `authors_cost` (`benchmarks.authors.cost`).
 Every timing goes through `benchmarks.timing.interleaved`. Sizes and the budget
 arithmetic: `benchmarks.plan`.
 
@@ -40,6 +40,7 @@ from benchmarks import (
     environment,
     gradients,
     inference,
+    padding,
     pipelines,
     plots,
     recipes_table,
@@ -53,6 +54,7 @@ from benchmarks.plan import NORMS, PLANS
 SECTIONS = {
     "accuracy": ("accuracy_runs", lambda plan, root, verbose, _: accuracy.run_grid(
         plan, root, verbose)),
+    "padding": ("padding", lambda plan, root, verbose, _: padding.run(plan, root, verbose)),
     "authors": ("authors", lambda plan, root, verbose, results, **options: authors.run(
         plan, root, results["accuracy_runs"], **options)),
     "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
@@ -93,8 +95,7 @@ def parse(argv):
     parser.add_argument("--runs-root", type=Path, default=accuracy.ROOT,
                         help=f"run cache (default {accuracy.ROOT})")
     parser.add_argument("--binarynet-epochs", type=int,
-                        help="override the plan's BinaryNet epochs (3; 2 shortens "
-                        "section 1 by a third)")
+                        help="override the plan's BinaryNet epochs (full plan: 3)")
     parser.add_argument("--resnet-width", type=float, help="override ReActNet-18's width")
     parser.add_argument("--resnet-epochs", type=int, help="override ReActNet-18's epochs")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
@@ -201,7 +202,9 @@ def assemble(plan, sections: dict, seconds: dict, env: dict) -> dict:
         verdicts += sections["gradients"]["claims"]
     if "batch_size" in sections:
         verdicts.append(sections["batch_size"]["claim"])
-        runs = runs + sections["batch_size"].pop("runs")
+    for name in ("padding", "batch_size"):  # their runs join `runs`, tagged `section`
+        if name in sections:
+            runs = runs + sections[name].pop("runs")
     env["load_average_end"] = list(os.getloadavg())
     results = {
         "environment": env,
@@ -212,7 +215,7 @@ def assemble(plan, sections: dict, seconds: dict, env: dict) -> dict:
         "claims": verdicts,
         **sections,
     }
-    summary = accuracy.summarize([r for r in runs if r.get("section") != "batch_size"])
+    summary = accuracy.summarize([r for r in runs if "section" not in r])
     if summary:
         results["accuracy"] = {"summary": [
             {"model": m, "width_multiplier": w, "norm": n, **stats}
@@ -225,7 +228,7 @@ def make_plots(results: dict, folder: Path, base: Path) -> dict:
     """The plots of the sections in `results`; `{name: path relative to base}`."""
     sources = {
         "accuracy_curves": ("accuracy", plots.accuracy_curves, lambda: [
-            r for r in results["runs"] if r.get("section") != "batch_size"]),
+            r for r in results["runs"] if "section" not in r]),
         "gradient_norms": ("gradients", plots.gradient_norms,
                            lambda: results["gradients"]["norms"]),
         "activation_balance": ("activation_balance", plots.activation_balance,

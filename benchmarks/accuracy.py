@@ -6,11 +6,14 @@ trained again, and an interrupted one resumes from its last checkpoint, so a gri
 takes hours can span sessions. `summarize` gives mean +- std per variant.
 
 `run_grid` is section 1 of the reproduction report: `python -m benchmarks accuracy
---norms bn abn none --seeds 0 1 2` runs that grid alone.
+--norms bn abn none --seeds 0 1 2` runs that grid alone. Every run trains on
+Fashion-MNIST resized to `plan.image_size` (32: the papers' CIFAR size, which the
+authors' VGG needs too), with `RECIPE`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import statistics
@@ -21,36 +24,48 @@ from larq_nobn import training
 
 ROOT = Path(os.environ.get("LARQ_NOBN_BENCH_RUNS", "runs/bench"))
 
-# The recipe of the ABN-paper comparison on Fashion-MNIST (the default `make run` job).
-BINARYNET_RECIPE = dict(
-    model="binarynet",
-    width_multiplier=0.25,
+# The recipe of every training run of the report (sections 1, 1b and 5): the default
+# `make run` job's, on Fashion-MNIST resized to the plan's image size.
+RECIPE = dict(
     dataset="fashion_mnist",
-    epochs=3,
     batch_size=128,
     optimizer="adam",
     learning_rate=1e-3,
     augment=False,
 )
+#: The settings that name a run in `run_key` (the rest go into its hash only).
+KEY_PARTS = (
+    ("width_multiplier", "x"), ("norm", ""), ("epochs", "e"), ("batch_size", "b"),
+    ("learning_rate", "lr"), ("image_size", "i"), ("pad_values", "p"),
+    ("max_train_samples", "train"), ("max_test_samples", "test"), ("seed", "s"),
+)
 
 
 def run_key(settings: dict) -> str:
-    """A directory name that identifies a run's settings."""
-    parts = [settings["model"], f"x{settings.get('width_multiplier')}", settings["norm"]]
-    parts += [f"e{settings['epochs']}", f"b{settings['batch_size']}"]
-    for name in ("max_train_samples", "max_test_samples"):
-        if settings.get(name):
-            parts.append(f"{name.split('_')[1]}{settings[name]}")
-    parts.append(f"s{settings['seed']}")
-    return "-".join(str(part) for part in parts)
+    """The directory name of a run: its model and the settings of `KEY_PARTS` that are
+    set, readable, then the first 12 hex digits of the SHA-256 of all its settings
+    (sorted JSON), so that two runs share a directory only if every setting agrees."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    parts = [settings["model"]]
+    parts += [f"{prefix}{settings[name]:g}" if isinstance(settings[name], float)
+              else f"{prefix}{settings[name]}"
+              for name, prefix in KEY_PARTS if settings.get(name) is not None]
+    return "-".join(parts + [digest[:12]])
 
 
 def record(settings: dict, metrics: dict) -> dict:
-    """One line of `results.json`'s `runs`."""
-    keys = ("model", "width_multiplier", "norm", "dataset", "epochs", "batch_size", "seed")
+    """One line of `results.json`'s `runs`: the settings, the last epoch's test accuracy
+    (`test_accuracy`) and the best epoch's (`best_test_accuracy`, `best_epoch`,
+    1-based: what the references report)."""
+    keys = ("model", "width_multiplier", "norm", "dataset", "epochs", "batch_size",
+            "learning_rate", "image_size", "pad_values", "max_train_samples",
+            "max_test_samples", "seed")
+    best = metrics.get("best_test_accuracy")
     return {
         **{key: settings.get(key) for key in keys},
         "test_accuracy": float(metrics["test_accuracy"]),
+        "best_test_accuracy": None if best is None else float(best),
+        "best_epoch": metrics.get("best_epoch"),
         "test_loss": float(metrics["test_loss"]),
         "train_seconds": metrics.get("train_seconds"),
         "agc_clip_factor": metrics.get("config", {}).get("agc_clip_factor"),
@@ -78,30 +93,22 @@ def curves(run_dir) -> dict:
     return {key: [row.get(key) for row in rows] for key in columns}
 
 
-def binarynet_settings(plan, norm: str, seed: int) -> dict:
-    """Section 1's BinaryNet run: `BINARYNET_RECIPE` at the plan's width and epochs."""
-    return dict(
-        BINARYNET_RECIPE,
-        width_multiplier=plan.binarynet_width,
-        epochs=plan.binarynet_epochs,
-        norm=norm,
-        seed=seed,
+def settings(plan, model: str, norm: str, seed: int, **changes) -> dict:
+    """Section 1's run of `model` (`binarynet`, `binary_resnet18`, `reactnet18`):
+    `RECIPE` at the plan's width, epochs, image size and subsets; `changes` override
+    (section 1b's `pad_values`, section 5's batch size and learning rate)."""
+    return {
+        **RECIPE,
+        "model": model,
+        "width_multiplier": plan.width(model),
+        "epochs": plan.epochs(model),
+        "norm": norm,
+        "seed": seed,
+        "image_size": plan.image_size,
+        "pad_values": 1.0,
         **subset(plan),
-    )
-
-
-def resnet_settings(plan, norm: str, seed: int) -> dict:
-    """Section 1's ReActNet-18 run: BinaryNet's recipe with ReActNet-18 (CIFAR stem)
-    at the plan's width and epochs."""
-    return dict(
-        BINARYNET_RECIPE,
-        model="reactnet18",
-        width_multiplier=plan.resnet_width,
-        epochs=plan.resnet_epochs,
-        norm=norm,
-        seed=seed,
-        **subset(plan),
-    )
+        **changes,
+    }
 
 
 def subset(plan) -> dict:
@@ -114,31 +121,47 @@ def subset(plan) -> dict:
 
 
 def run_grid(plan, root: Path = ROOT, verbose: int = 2) -> list[dict]:
-    """Section 1: every (model, norm, seed) of the plan, seed-major; each record gets
-    its per-epoch `curves`."""
+    """Section 1: every (model, norm, seed) of `plan.grid` (norms also in
+    `plan.norms`, seeds `plan.model_seeds(model)`), seed-major, so that an interrupted
+    grid has whole seeds of every variant; each record gets its per-epoch `curves`."""
     records = []
-    for seed in plan.seeds:
-        makers = {"binarynet": binarynet_settings, "reactnet18": resnet_settings}
-        for make in (makers[model] for model in plan.models):
-            for norm in plan.norms:
-                run = train_cached(make(plan, norm, seed), root, verbose)
+    for seed in sorted({s for model, _ in plan.grid for s in plan.model_seeds(model)}):
+        for model, norms in plan.grid:
+            if seed not in plan.model_seeds(model):
+                continue
+            for norm in (n for n in norms if n in plan.norms):
+                run = train_cached(settings(plan, model, norm, seed), root, verbose)
                 run["curves"] = curves(run["run_dir"])
                 records.append(run)
     return records
 
 
 def summarize(records: list[dict]) -> dict:
-    """`{(model, width, norm): {"mean", "std", "n", "accuracies"}}` over seeds."""
+    """`{(model, width, norm): {"mean", "std", "n", "accuracies"}}` over seeds (the last
+    epoch's test accuracy), with the same of the best epoch's under `best_mean`,
+    `best_std`, `best_accuracies`, and the best epochs under `best_epochs`."""
     groups: dict = {}
     for run in records:
-        key = (run["model"], run["width_multiplier"], run["norm"])
-        groups.setdefault(key, []).append(run["test_accuracy"])
-    return {
-        key: {
-            "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values),
-            "accuracies": values,
+        groups.setdefault((run["model"], run["width_multiplier"], run["norm"]), []).append(run)
+    summary = {}
+    for key, runs in groups.items():
+        last = [run["test_accuracy"] for run in runs]
+        best = [run.get("best_test_accuracy") for run in runs]
+        best = last if None in best else best
+        summary[key] = {
+            **spread(last),
+            **{f"best_{name}": value for name, value in spread(best).items()
+               if name != "n"},
+            "best_epochs": [run.get("best_epoch") for run in runs],
         }
-        for key, values in groups.items()
+    return summary
+
+
+def spread(values: list[float]) -> dict:
+    """`{"mean", "std" (sample; 0 for one value), "n", "accuracies"}`."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+        "accuracies": list(values),
     }

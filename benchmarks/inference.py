@@ -139,7 +139,7 @@ def run(plan, records: list[dict]) -> dict:
     """`{"setup", "models": {"<model>/<norm>": {"export_report", "float_bytes",
     "float_latency_ms", "conversions": {kind: {...}}}}, "abn_over_bn"}` for the seed-0
     run of every variant in `records`."""
-    x, y = models.fashion_mnist("test", plan.verify_samples)
+    x, y = models.fashion_mnist("test", plan.verify_samples, image_size=plan.image_size)
     variants, flatbuffers = {}, {}
     for record in (r for r in records if r["seed"] == min(plan.seeds)):
         name = f"{record['model']}/{record['norm']}"

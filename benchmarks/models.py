@@ -9,8 +9,9 @@ from larq_nobn import data, training
 import numpy as np
 
 SHAPE, CLASSES = (28, 28, 1), 10
-#: Display names of the two architectures of section 1.
-LABELS = {"binarynet": "BinaryNet", "reactnet18": "ReActNet-18"}
+#: Display names of the architectures of section 1.
+LABELS = {"binarynet": "BinaryNet", "binary_resnet18": "ResNet-18 (ABN paper)",
+          "reactnet18": "ReActNet-18"}
 
 
 def build(model: str, width: float, norm: str, seed: int = 0, input_shape=SHAPE):
@@ -70,13 +71,14 @@ def plain_larq_binarynet(width: float, input_shape, num_classes: int = CLASSES):
 
 def widths(plan) -> dict:
     """`{model: width}` of section 1 for the plan's models."""
-    every = {"binarynet": plan.binarynet_width, "reactnet18": plan.resnet_width}
-    return {model: every[model] for model in plan.models}
+    return {model: plan.width(model) for model in plan.models}
 
 
-def fashion_mnist(split: str, count: int, seed: int | None = None):
+def fashion_mnist(split: str, count: int, seed: int | None = None,
+                  image_size: int | None = None):
     """`count` normalized Fashion-MNIST images and labels as NumPy arrays (the first
-    ones of `split`, or a shuffled draw when `seed` is given)."""
+    ones of `split`, or a shuffled draw when `seed` is given), resized to `image_size`
+    (`None`: 28)."""
     dataset = data.load(
         "fashion_mnist",
         split,
@@ -84,6 +86,7 @@ def fashion_mnist(split: str, count: int, seed: int | None = None):
         training=seed is not None,
         augment=False,
         seed=seed,
+        image_size=image_size,
     )
     x, y = next(iter(dataset))
     return np.asarray(x), np.asarray(y)

@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks.authors import cost as authors_cost
 from benchmarks.authors import report as authors_report
 from benchmarks.models import LABELS
+from benchmarks.plan import MODEL_FIELDS
 
 
 def finite_json(value, path="", dropped=None):
@@ -44,6 +45,27 @@ def table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def scale(plan: dict) -> list[str]:
+    """One line per section-1 model: width, epochs, seeds; then the images and subsets
+    of every training run."""
+    lines = []
+    for model, norms in plan["grid"]:
+        width, epochs = (plan[field] for field in MODEL_FIELDS[model])
+        seeds = plan["seeds"] if model == "binarynet" else (
+            plan["residual_seeds"] or plan["seeds"])
+        lines.append(f"  - {LABELS.get(model, model)} x{width}: {epochs} "
+                     f"epoch{'' if epochs == 1 else 's'}, "
+                     f"{', '.join(norms)}, seeds {', '.join(map(str, seeds))}")
+    size = plan["image_size"]
+    lines.append(
+        f"  - every run of sections 1 and 1b: Fashion-MNIST resized from 28x28 to "
+        f"{size}x{size} (CIFAR's size, the papers'), batch 128, Adam 1e-3, no "
+        f"augmentation; training images {plan['max_train_samples'] or 'all 60,000'} "
+        "an epoch, test images "
+        f"{plan['max_test_samples'] or 'all 10,000'}")
+    return lines
+
+
 def header(results: dict) -> list[str]:
     env = results["environment"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
@@ -52,7 +74,10 @@ def header(results: dict) -> list[str]:
     return [
         "# Reproduction report",
         "",
-        f"- Plan: `{results['plan']['name']}` (sizes in `results.json` under `plan`)",
+        f"- Plan: `{results['plan']['name']}` (sizes in `results.json` under `plan`; "
+        "budget arithmetic in `benchmarks/plan.py`)",
+        "- Scale of section 1 (CPU sizes, far below the papers' full-width CIFAR runs):",
+        *scale(results["plan"]),
         f"- Machine: {env['machine']}",
         f"- Versions: {versions}",
         f"- Command: `{env['command']}`",
@@ -113,29 +138,63 @@ def claims_section(claims: list[dict]) -> list[str]:
     ]
 
 
+def mean_std(mean, std) -> str:
+    return f"{pct(mean)} +- {pct(std)}"
+
+
 def accuracy_section(results: dict) -> list[str]:
     rows = []
     for entry in results["accuracy"]["summary"]:
         rows.append([
             LABELS.get(entry["model"], entry["model"]), entry["width_multiplier"],
-            entry["norm"], f"{pct(entry['mean'])} +- {pct(entry['std'])}", entry["n"],
+            entry["norm"], mean_std(entry["mean"], entry["std"]),
+            mean_std(entry["best_mean"], entry["best_std"]), entry["n"],
+            ", ".join(str(e) for e in entry["best_epochs"]),
             ", ".join(pct(a) for a in entry["accuracies"]),
         ])
-    plan = results["plan"]
     return [
         "## 1. Accuracy on Fashion-MNIST",
         "",
-        f"BinaryNet x{plan['binarynet_width']} ({plan['binarynet_epochs']} epochs) and "
-        f"ReActNet-18 (CIFAR stem) x{plan['resnet_width']} "
-        f"({plan['resnet_epochs']} epochs): batch 128, Adam 1e-3, no augmentation, seeds "
-        f"{', '.join(map(str, plan['seeds']))}; training subset "
-        f"{plan['max_train_samples'] or 'all 60,000'}, test "
-        f"{plan['max_test_samples'] or 'all 10,000'}. bf trains with AGC (the zoo's "
-        "clip factor). Test accuracy in %, mean +- sample std.",
+        "Each model at the scale in the header (the widths, epochs and subsets are CPU "
+        "sizes). bf trains with AGC (the zoo's clip factor). Test accuracy in %, mean "
+        "+- sample std over seeds, of the last epoch and of the best epoch (the "
+        "maximum over epochs of the test accuracy, what the references report).",
         "",
-        *table(["model", "width", "norm", "accuracy", "seeds", "per seed"], rows),
+        *table(["model", "width", "norm", "last epoch", "best epoch", "seeds",
+                "best epoch per seed", "last per seed"], rows),
         "![accuracy curves](" + results["plots"]["accuracy_curves"] + ")",
         "",
+    ]
+
+
+def interval(entry: dict) -> str:
+    """`diff [low, high]` in points, with Welch's degrees of freedom."""
+    df = "" if entry.get("df") is None else f", df {entry['df']:.1f}"
+    return (f"{100 * entry['diff']:+.2f} [{100 * entry['low']:+.2f}, "
+            f"{100 * entry['high']:+.2f}]{df}")
+
+
+def padding_section(results: dict) -> list[str]:
+    section = results["padding"]
+    runs = results["runs"]
+    rows = []
+    for pad in (0.0, 1.0):
+        mine = [r for r in runs if r.get("section") == "padding" and r["pad_values"] == pad]
+        last = [r["test_accuracy"] for r in mine]
+        best = [r["best_test_accuracy"] for r in mine]
+        rows.append([f"{pad:.1f}", len(mine), ", ".join(pct(a) for a in last),
+                     ", ".join(pct(a) for a in best)])
+    return [
+        "## 1b. Binary padding: the references' zeros against LCE's +1",
+        "",
+        f"{LABELS.get(section['model'], section['model'])} x{section['width']} "
+        f"{section['norm']}, section 1's settings, with `pad_values=0.0` (the "
+        "references') and `1.0` (the zoo's default, LCE's fast form; section 1's runs). "
+        "Test accuracy in %. Difference 0.0 - 1.0 in points with Welch's 95 % interval: "
+        f"last epoch {interval(section['difference']['last'])}; best epoch "
+        f"{interval(section['difference']['best'])}.",
+        "",
+        *table(["pad_values", "seeds", "last epoch per seed", "best epoch per seed"], rows),
     ]
 
 
@@ -201,19 +260,34 @@ def cost_section(results: dict) -> list[str]:
 
 
 def batch_section(results: dict) -> list[str]:
-    section = results["batch_size"]
+    section, plan = results["batch_size"], results["plan"]
+    claim = section["claim"]
     sizes = sorted({int(b) for by in section["accuracy"].values() for b in by})
-    rows = [[norm, *(pct(by[str(b)] if str(b) in by else by[b]) for b in sizes)]
-            for norm, by in section["accuracy"].items()]
+    rows = []
+    for norm, by_batch in section["accuracy"].items():
+        by_batch = {int(b): by_seed for b, by_seed in by_batch.items()}
+        cells = [", ".join(pct(a) for a in by_batch[b].values()) for b in sizes]
+        drops = claim["drops"][norm]
+        rows.append([norm, *cells, ", ".join(f"{100 * d:+.2f}" for d in drops)])
+    rates = {int(b): lr for b, lr in section["learning_rates"].items()}
     return [
         "## 5. Batch-size independence",
         "",
-        f"BinaryNet x{results['plan']['binarynet_width']}, "
-        f"{results['plan']['batch_epochs']} epoch(s) at each batch size on "
-        f"{results['plan']['batch_train_samples'] or 60000} training images, seed 0, "
-        "same learning rate. Test accuracy in %.",
+        f"BinaryNet x{plan['binarynet_width']}, {plan['batch_epochs']} "
+        f"epoch{'' if plan['batch_epochs'] == 1 else 's'} at each "
+        f"batch size on the same {plan['batch_train_samples'] or 60000} training images "
+        f"({plan['image_size']}x{plan['image_size']}), seeds "
+        f"{', '.join(map(str, plan['batch_seeds']))}; the learning rate scales with the "
+        "batch (" + ", ".join(f"{rates[b]:g} at {b}" for b in sizes) + "), so every run "
+        "takes the same epochs and moves its weights about as far (Adam's step is about "
+        "the learning rate); what differs is the gradient noise and bn's batch "
+        "statistics. Test accuracy in % per seed (last epoch); drop = large - small "
+        "batch, in points.",
         "",
-        *table(["norm", *(f"batch {b}" for b in sizes)], rows),
+        *table(["norm", *(f"batch {b}" for b in sizes), "drop per seed"], rows),
+        f"mean drop(bn) - mean drop(bf): {interval(claim['interval'])} points; verdict "
+        f"**{claim['verdict']}** ({claim['rule']}).",
+        "",
     ]
 
 
@@ -303,6 +377,7 @@ def recipes_section(results: dict) -> list[str]:
 #: `(results key, section)` in report order.
 SECTIONS = (
     ("accuracy", accuracy_section),
+    ("padding", padding_section),
     ("authors", authors_report.section),
     ("gradients", gradients_section),
     ("activation_balance", balance_section),

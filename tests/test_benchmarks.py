@@ -8,8 +8,9 @@ import types
 from pathlib import Path
 
 from benchmarks import __main__ as benchmarks_main
-from benchmarks import accuracy, cost, inference, timing
-from benchmarks.plan import TINY
+from benchmarks import accuracy, batch_size, cost, inference, padding, timing
+from benchmarks.plan import FULL, GRID, QUICK, TINY
+from larq_nobn.training import TrainConfig
 
 import pytest
 
@@ -47,19 +48,26 @@ def test_tiny_report(tmp_path):
         png = out / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{name}.png" in markdown
+    assert "## 1b. Binary padding" in markdown and "resized from 28x28 to 32x32" in markdown
     results = json.loads((out / "results.json").read_text())
-    # tiny plan: BinaryNet bn, abn, none, one seed, then bn/bf at two batch sizes
-    assert len(results["runs"]) == 3 + 4
+    # tiny plan: BinaryNet bn, abn, none, one seed; bn with pad_values 0.0 and 1.0 (the
+    # latter section 1's, read back); then bn/bf at two batch sizes
+    assert len(results["runs"]) == 3 + 2 + 4
     for run in results["runs"]:
         assert all(run.get(key) is not None for key in REQUIRED), run
-        assert 0.0 <= run["test_accuracy"] <= 1.0
-        assert run["dataset"] == "fashion_mnist" and run["cached"] is False
+        assert 0.0 <= run["test_accuracy"] <= run["best_test_accuracy"] <= 1.0
+        assert 1 <= run["best_epoch"] <= run["epochs"]
+        assert run["dataset"] == "fashion_mnist" and run["image_size"] == 32
+        reused = run.get("section") == "padding" and run["pad_values"] == 1.0
+        assert run["cached"] is reused
     assert {r["norm"] for r in results["runs"]} == {"bn", "abn", "none", "bf"}
-    assert results["non_finite_as_null"] == []
+    # one seed: Welch's intervals are unbounded, written as null; nothing else is
+    assert results["non_finite_as_null"] and all(
+        path.rsplit("/", 1)[-1] in ("low", "high") for path in results["non_finite_as_null"])
     values = list(numbers(results))
     assert values and all(math.isfinite(v) for v in values)
-    for key in ("gradients", "activation_balance", "cost", "batch_size", "inference",
-                "pipelines", "recipes", "claims"):
+    for key in ("padding", "gradients", "activation_balance", "cost", "batch_size",
+                "inference", "pipelines", "recipes", "claims"):
         assert results[key]
     assert set(results["cost"]["binarynet"]["ratio_to_bn"]) == {
         *cost.CANDIDATES, *cost.EXTRA["binarynet"]}
@@ -183,3 +191,94 @@ def test_abn_over_bn_pairs_each_kind_with_bn():
     ratios = inference.abn_over_bn(times, variants)
     assert ratios == {"m": {"plain": {"1": 1.5}, "export": {"1": 1.0},
                             "export_always": {"1": 2.0}}}
+
+
+SETTINGS = accuracy.settings(FULL, "binarynet", "bn", 0)
+
+
+def test_run_key_is_readable_and_changes_with_every_setting():
+    key = accuracy.run_key(SETTINGS)
+    width, epochs = FULL.binarynet_width, FULL.binarynet_epochs
+    prefix = f"binarynet-x{width:g}-bn-e{epochs}-b128-lr0.001-i32-p1-"
+    assert key.startswith(prefix) and key == accuracy.run_key(dict(SETTINGS))
+    changes = dict(image_size=28, pad_values=0.0, learning_rate=1.25e-4, augment=True,
+                   max_train_samples=7, seed=1, norm="abn", epochs=epochs + 1)
+    keys = {accuracy.run_key({**SETTINGS, name: value}) for name, value in changes.items()}
+    assert len(keys) == len(changes) and key not in keys
+    # a setting outside the readable part still changes the key (through the hash)
+    augmented = accuracy.run_key({**SETTINGS, "augment": True})
+    assert augmented.rsplit("-", 1)[0] == key.rsplit("-", 1)[0] and augmented != key
+
+
+def test_plan_grid_settings_are_valid_train_configs():
+    """Every run of the full plan's sections 1, 1b and 5 is a valid `TrainConfig` with
+    its model's width and epochs, the plan's image size, and (section 5) the learning
+    rate scaled with the batch size."""
+    assert [model for model, _ in FULL.grid] == ["binarynet", "binary_resnet18",
+                                                 "reactnet18"]
+    for plan in (FULL, QUICK, TINY):
+        for model, norms in plan.grid:
+            for norm in norms:
+                settings = accuracy.settings(plan, model, norm, plan.model_seeds(model)[-1])
+                config = TrainConfig(output="unused", **settings)
+                assert config.width_multiplier == plan.width(model)
+                assert config.epochs == plan.epochs(model) and config.image_size == 32
+        small, large = min(plan.batch_sizes), max(plan.batch_sizes)
+        config = TrainConfig(output="unused", **batch_size.settings(plan, "bf", small, 0))
+        assert config.learning_rate == pytest.approx(1e-3 * small / 128)
+        assert config.max_train_samples == plan.batch_train_samples
+        assert config.epochs == plan.batch_epochs
+        assert batch_size.learning_rate(large) == pytest.approx(1e-3 * large / 128)
+    assert TINY.grid == GRID[:1] and QUICK.model_seeds("reactnet18") == (0,)
+    assert FULL.model_seeds("binarynet") == FULL.seeds
+
+
+def accuracies(drop_bn, drop_bf, small=16, large=128, base=0.8):
+    """`{norm: {batch: {seed: accuracy}}}` with the given drops per seed."""
+    table = {}
+    for norm, drops in (("bn", drop_bn), ("bf", drop_bf)):
+        table[norm] = {large: {s: base for s in range(len(drops))},
+                       small: {s: base - d for s, d in enumerate(drops)}}
+    return table
+
+
+def test_batch_size_verdict_from_welch_interval_of_the_drops():
+    """Drops 5, 6, 7 points (bn) and -1, 0, 1 (bf): difference 6 points, each side's
+    variance of the mean 1e-4 / 3, df = 4, t(0.975, 4) = 2.776 (table): the interval
+    6 +- 2.776 * 0.8165 points lies above 0."""
+    result = batch_size.verdict(accuracies([0.05, 0.06, 0.07], [-0.01, 0.0, 0.01]), 16, 128)
+    interval = result["interval"]
+    assert result["drops"]["bn"] == pytest.approx([0.05, 0.06, 0.07])
+    assert interval["diff"] == pytest.approx(0.06) and interval["df"] == pytest.approx(4)
+    half = 2.776 * math.sqrt(2e-4 / 3)
+    assert interval["low"] == pytest.approx(0.06 - half, abs=1e-4)
+    assert interval["high"] == pytest.approx(0.06 + half, abs=1e-4)
+    assert result["verdict"] == "held" and result["rule"] == batch_size.RULE
+    swapped = batch_size.verdict(accuracies([-0.01, 0.0, 0.01], [0.05, 0.06, 0.07]), 16, 128)
+    assert swapped["verdict"] == "not held"
+    close = batch_size.verdict(accuracies([0.0, 0.02, 0.04], [0.01, 0.0, 0.02]), 16, 128)
+    assert close["interval"]["low"] < 0 < close["interval"]["high"]
+    assert close["verdict"] == "inconclusive"
+
+
+def test_padding_compares_zero_against_one_by_welch():
+    runs = [{"pad_values": pad, "test_accuracy": acc, "best_test_accuracy": acc + 0.01}
+            for pad, acc in ((0.0, 0.70), (0.0, 0.72), (1.0, 0.75), (1.0, 0.77))]
+    result = padding.compare(runs)
+    # equal spreads (variance 2e-4 each): se = sqrt(2e-4), df = 2, t(0.975, 2) = 4.303
+    for name in ("last", "best"):
+        assert result[name]["diff"] == pytest.approx(-0.05)
+        assert result[name]["df"] == pytest.approx(2)
+        assert result[name]["high"] == pytest.approx(-0.05 + 4.303 * math.sqrt(2e-4),
+                                                     abs=1e-4)
+
+
+def test_summary_has_last_and_best_epoch_statistics():
+    runs = [{"model": "m", "width_multiplier": 1.0, "norm": "bn", "test_accuracy": a,
+             "best_test_accuracy": b, "best_epoch": e}
+            for a, b, e in ((0.5, 0.6, 2), (0.7, 0.7, 3))]
+    entry = accuracy.summarize(runs)[("m", 1.0, "bn")]
+    assert entry["mean"] == pytest.approx(0.6) and entry["best_mean"] == pytest.approx(0.65)
+    assert entry["std"] == pytest.approx(math.sqrt(0.02))
+    assert entry["best_std"] == pytest.approx(math.sqrt(0.005))
+    assert entry["n"] == 2 and entry["best_epochs"] == [2, 3]

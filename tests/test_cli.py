@@ -16,6 +16,7 @@ import time
 
 from larq_nobn import cli, data, training
 from larq_nobn.cli import argtypes
+from larq_nobn.cli.options import config_fields
 
 import numpy as np
 import pytest
@@ -124,6 +125,7 @@ def test_every_subcommand_is_registered():
         (["train", "--norm", "gn"], "invalid choice: 'gn'"),
         (["train", "--dataset", "mnist_typo"], "Unknown dataset 'mnist_typo'"),
         (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--image-size", "0"], "--image-size: expected an integer >= 1, got '0'"),
         (["train", "--agc-clip-factor", "lots"], "agc_clip_factor"),
         (["train", "--model", "reactnet_a", "--width-multiplier", "2"], "not to 'reactnet_a'"),
         (["train", "--recipe", "abn_paper", "--model", "reactnet_a"], "abn_paper"),
@@ -364,6 +366,15 @@ def test_every_help_ends_with_examples_that_parse(command, capsys):
         args = parser.parse_args(argv)  # argparse exits (SystemExit) on a bad example
         assert callable(args._handler), argv
     assert any(argv[0] == command for argv in examples)
+
+
+def test_image_size_and_pad_values_options_set_the_config_fields():
+    args = cli.build_parser().parse_args(
+        ["train", "--image-size", "32", "--pad-values", "0", "--output", "o"]
+    )
+    explicit = {k: v for k, v in vars(args).items() if k in config_fields()}
+    config = training.TrainConfig(**explicit)
+    assert (config.image_size, config.pad_values) == (32, 0.0)
 
 
 def test_help_examples_would_catch_a_bad_one():

@@ -113,11 +113,39 @@ def test_config_json_round_trip():
         (dict(augment="yes"), "augment"),
         (dict(jit_compile=1), "jit_compile"),
         (dict(two_step=True, weights="real"), "two_step"),
+        (dict(image_size=0), "`image_size` must be an integer >= 1, got 0"),
+        (dict(image_size=31.5), "`image_size` must be an integer >= 1, got 31.5"),
+        (dict(pad_values=0.5), "Unknown pad_values 0.5: accepted values are 1.0"),
     ],
 )
 def test_config_rejects_bad_values(changes, fragment):
     with pytest.raises(ValueError, match=fragment):
         TrainConfig(**changes)
+
+
+def test_image_size_and_pad_values_reach_the_data_and_the_zoo():
+    """`image_size=32` resizes Fashion-MNIST's 28x28 images for every split and the
+    model is built for 32x32; `pad_values=0.0` reaches every binary convolution."""
+    config = TrainConfig(image_size=32, pad_values=0, batch_size=8, max_train_samples=8,
+                         max_test_samples=8, width_multiplier=0.0625)
+    assert config.pad_values == 0.0 and isinstance(config.pad_values, float)
+    inputs = training.load_data(config)
+    assert inputs.input_shape == (32, 32, 1)
+    for split in (inputs.train, inputs.test):
+        images, _ = next(iter(split))
+        assert tuple(images.shape) == (8, 32, 32, 1)
+    model = training.build_model(config, inputs.input_shape, inputs.num_classes)
+    assert model.input_shape == (None, 32, 32, 1)
+    default = training.build_model(config.replace(pad_values=1.0), (32, 32, 1), 10)
+    # the binary convolutions: padded with +1 by default (the float stem: zeros)
+    binary = [i for i, layer in enumerate(default.layers)
+              if getattr(layer, "pad_values", None) == 1.0]
+    assert len(binary) >= 5  # at least BinaryNet's five binary 3x3 convolutions
+    assert all(model.layers[i].pad_values == 0.0 for i in binary)
+    # The memory check counts the resized images: 32^2 / 28^2 more input per batch.
+    small, large = (training.estimate_memory(config.replace(image_size=size))
+                    for size in (28, 32))
+    assert large.activations > small.activations
 
 
 def test_resnet18_width_multiplier_reaches_the_zoo():

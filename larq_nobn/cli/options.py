@@ -85,8 +85,9 @@ def add_model_options(parser: argparse.ArgumentParser):
 
 
 def add_data_options(parser: argparse.ArgumentParser):
-    """`--dataset`, `--data-dir`, `--validation-split`, `--augment` and the smoke-test
-    limits `--max-train-samples`, `--max-test-samples`; returns the group."""
+    """`--dataset`, `--data-dir`, `--validation-split`, `--augment`, `--image-size`
+    and the smoke-test limits `--max-train-samples`, `--max-test-samples`; returns the
+    group."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
@@ -109,6 +110,13 @@ def add_data_options(parser: argparse.ArgumentParser):
         help="augment the training images with the data pipeline's augmentation for "
         "the dataset (random crop with padding + flip for small images); default: off, "
         "on in every --recipe",
+    )
+    group.add_argument(
+        "--image-size",
+        type=argtypes.positive_int,
+        metavar="N",
+        help="resize the images to N x N (default: the dataset's own size, 28 for "
+        "Fashion-MNIST, 32 for CIFAR)",
     )
     group.add_argument(
         "--max-train-samples",

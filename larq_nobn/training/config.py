@@ -229,6 +229,10 @@ class TrainConfig:
             batches (smoke tests).
         max_test_samples: Evaluate on the first N test (and validation) samples
             (smoke tests).
+        image_size: Side of the square images the model trains and is tested on:
+            the dataset's images are resized to it (bilinear, see
+            `larq_nobn.data.load`); `None`: the dataset's own size (28 for
+            Fashion-MNIST, 32 for CIFAR).
 
     # Raises
         ValueError: Any field out of range or an unknown name; the message names the
@@ -270,6 +274,7 @@ class TrainConfig:
     data_dir: str | None = None
     max_train_samples: int | None = None
     max_test_samples: int | None = None
+    image_size: int | None = None
 
     def __post_init__(self):
         self.validate()
@@ -334,10 +339,12 @@ class TrainConfig:
             if len(set(seeds)) != len(seeds):
                 raise ValueError(f"`seeds` contains duplicates: {self.seeds!r}.")
             self.seeds = [int(s) for s in seeds]
-        for name in ("max_train_samples", "max_test_samples"):
+        for name in ("max_train_samples", "max_test_samples", "image_size"):
             value = getattr(self, name)
             if value is not None and (not is_int(value) or value < 1):
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        if self.image_size is not None:
+            self.image_size = int(self.image_size)
 
     def _validate_model_options(self):
         if self.width_multiplier is not None:

@@ -107,6 +107,7 @@ def load_data(config: TrainConfig) -> Data:
     epoch `e` with `epoch_seed(config.seed, e)`), the validation split (the last
     `validation_split` of the training set, or `None`) and the test split.
 
+    `image_size` resizes every split's images (`None`: the dataset's own size).
     `max_train_samples` limits every epoch to that many (shuffled) training samples,
     rounded up to whole batches; `max_test_samples` the test (and validation) split to
     its first samples.
@@ -115,11 +116,12 @@ def load_data(config: TrainConfig) -> Data:
         ValueError: Unknown dataset.
         FileNotFoundError: The data is not available (the message says how to get it).
     """
-    info = data.info(config.dataset)
+    info = data.info(config.dataset, config.image_size)
     common = dict(
         batch_size=config.batch_size,
         data_dir=config.data_dir,
         validation_split=config.validation_split,
+        image_size=config.image_size,
     )
 
     def train_split(seed):

@@ -140,7 +140,7 @@ def estimate_memory(config: TrainConfig) -> MemoryEstimate:
     """
     from larq_nobn import data
 
-    info = data.info(config.dataset)
+    info = data.info(config.dataset, config.image_size)
     height, width, channels = info.image_shape
     plan = _Plan(height, width)
     multiplier = config.resolved_width_multiplier

@@ -207,6 +207,24 @@ def test_missing_data_path_subprocess_no_traceback(tmp_path):
 # --------------------------------------------------------------------------------------
 # Train, evaluate, seeds (real Fashion-MNIST slice)
 # --------------------------------------------------------------------------------------
+def test_evaluate_resizes_for_a_model_trained_at_another_image_size(
+    capsys, tmp_path, fashion_dir
+):
+    """A run trained with --image-size 32 evaluates on 28x28 Fashion-MNIST resized as
+    in training: the same accuracy as the run's own final evaluation."""
+    output = tmp_path / "at32"
+    argv = ["train", "--output", str(output), "--epochs", "1", "--image-size", "32",
+            "--data-dir", fashion_dir]
+    code, _, err = run_main(argv + TINY, capsys)
+    assert code == 0, err
+    metrics = json.loads((output / "metrics.json").read_text())
+    code, out, err = run_main(["evaluate", str(output / "model.keras"), "--data-dir",
+                               fashion_dir, "--max-test-samples", "64"], capsys)
+    assert code == 0, err
+    shown = float(out.split("test accuracy: ")[1].split()[0])
+    assert shown == pytest.approx(metrics["test_accuracy"], abs=5e-5)
+
+
 def test_train_seeds_then_evaluate(capsys, tmp_path, fashion_dir):
     output = tmp_path / "seeds"
     argv = ["train", "--output", str(output), "--epochs", "1", "--seeds", "0", "1"]

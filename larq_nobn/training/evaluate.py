@@ -3,6 +3,8 @@ request, the accuracy of each class (`PerClassAccuracy`), in one pass."""
 
 from __future__ import annotations
 
+import logging
+
 from larq_nobn import data
 from larq_nobn.deploy.loading import load_keras_model
 from larq_nobn.training.config import is_int
@@ -10,6 +12,8 @@ from larq_nobn.training.inputs import first_samples
 from larq_nobn.training.models import outputs_probabilities
 
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PerClassAccuracy", "check_fits", "evaluate_model"]
 
@@ -68,6 +72,10 @@ def evaluate_model(
 ) -> dict:
     """Test accuracy and loss of a saved model on a dataset's test split.
 
+    A model that takes square images of another size than the dataset's (trained with
+    `TrainConfig.image_size`) gets the images resized as in training
+    (`resized_side`).
+
     # Arguments
         model_path: A saved Keras model.
         dataset: One of `larq_nobn.data.DATASETS`.
@@ -95,8 +103,14 @@ def evaluate_model(
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
     info = data.info(dataset)
     model = load_keras_model(model_path, safe_mode=safe_mode)
+    image_size = resized_side(model, info)
+    if image_size:
+        logger.info("Resizing the %s images to %dx%d, the input size of %s.", dataset,
+                    image_size, image_size, model_path)
+        info = data.info(dataset, image_size)
     check_fits(model, model_path, dataset, info)
-    test_data = data.load(dataset, "test", batch_size=batch_size, training=False, data_dir=data_dir)
+    test_data = data.load(dataset, "test", batch_size=batch_size, training=False,
+                          data_dir=data_dir, image_size=image_size)
     test_data = first_samples(test_data, max_samples, batch_size)
     counts = PerClassAccuracy(info.num_classes) if per_class else None
     model.compile(
@@ -116,6 +130,18 @@ def evaluate_model(
         summary["mean_class_accuracy"] = float(results[counts.name])
         summary["per_class"] = _per_class_rows(counts, info.class_names)
     return summary
+
+
+def resized_side(model, info) -> int | None:
+    """The side the dataset's images are resized to for `model`, as training with
+    `TrainConfig.image_size` resized them: the model's input side when it takes square
+    images of the dataset's channels at another size; `None` otherwise (the images as
+    they are)."""
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or None in shape or shape == tuple(info.image_shape):
+        return None
+    height, width, channels = shape
+    return height if height == width and channels == info.image_shape[-1] else None
 
 
 def check_fits(model, model_path, dataset, info):

@@ -70,7 +70,12 @@ def header(results: dict) -> list[str]:
     env = results["environment"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
     seconds = results["section_seconds"]
-    cached = [r for r in results["runs"] if r.get("cached")]
+    # A run of several sections (section 1's runs that 1b reuses) counts once, as
+    # its first use found it.
+    distinct = {}
+    for run in results["runs"]:
+        distinct.setdefault(run["run_dir"], run)
+    cached = [r for r in distinct.values() if r.get("cached")]
     return [
         "# Reproduction report",
         "",
@@ -85,7 +90,7 @@ def header(results: dict) -> list[str]:
         f"{env['load_average_end'][0]:.2f}",
         f"- Wall time: {sum(seconds.values()) / 60:.1f} min ("
         + ", ".join(f"{k} {v / 60:.1f}" for k, v in seconds.items()) + ")",
-        f"- Training runs: {len(results['runs'])}, of which {len(cached)} read back from "
+        f"- Training runs: {len(distinct)}, of which {len(cached)} read back from "
         "the run cache (trained by an earlier invocation with the same settings): "
         + (", ".join(Path(r["run_dir"]).name for r in cached) or "none"),
         "",

@@ -53,6 +53,8 @@ def test_tiny_report(tmp_path):
     # tiny plan: BinaryNet bn, abn, none, one seed; bn with pad_values 0.0 and 1.0 (the
     # latter section 1's, read back); then bn/bf at two batch sizes
     assert len(results["runs"]) == 3 + 2 + 4
+    # the reused run counts once, and no run was trained by an earlier invocation
+    assert "- Training runs: 8, of which 0 read back" in markdown
     for run in results["runs"]:
         assert all(run.get(key) is not None for key in REQUIRED), run
         assert 0.0 <= run["test_accuracy"] <= run["best_test_accuracy"] <= 1.0

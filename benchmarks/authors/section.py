@@ -29,8 +29,10 @@ channel, zero padding: AGC equal to 3e-7 with most parameters clipped, gradients
 background the zero-mean ScaledWS stem outputs rounding noise, so at the start a
 quarter of the first block's sign inputs are below 1e-5), and the BNN amplifies
 every flipped sign: two driver runs whose inputs differ by 1e-4 part as far as the
-zoo and the driver do. Test accuracy then moves by several points from epoch to
-epoch and from one seed or batch order to the next, on both sides.
+zoo and the driver do, and so do two driver runs of the same seed with 1 and 2
+torch threads (another order of the float32 sums). Test accuracy then moves by
+several points from epoch to epoch and from one seed, batch order or thread count
+to the next, on both sides.
 """
 
 from __future__ import annotations

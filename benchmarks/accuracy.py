@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
 from pathlib import Path
@@ -158,9 +159,10 @@ def summarize(records: list[dict]) -> dict:
 
 
 def spread(values: list[float]) -> dict:
-    """`{"mean", "std" (sample; 0 for one value), "n", "accuracies"}`."""
+    """`{"mean", "std" (sample; 0 for one value), "n", "accuracies"}` (mean NaN for no
+    values)."""
     return {
-        "mean": statistics.fmean(values),
+        "mean": statistics.fmean(values) if values else math.nan,
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
         "n": len(values),
         "accuracies": list(values),

@@ -56,14 +56,10 @@ def load_arrays(path, max_test_samples, channels):
 
 
 def make_optimizer(model, spec, epoch):
-    decayed = [p for n, p in model.named_parameters() if p.ndimension() == 4 or "conv" in n]
-    ids = {id(p) for p in decayed}
-    others = [p for p in model.parameters() if id(p) not in ids]
     lr = spec["learning_rate"]
     if spec["schedule"] == "linear_epoch":
         lr *= 1 - (epoch + 1) / spec["epochs"]
-    groups = [{"params": others}, {"params": decayed, "weight_decay": spec["weight_decay"]}]
-    return torch.optim.Adam([g for g in groups if g["params"]], lr=lr)
+    return torch.optim.Adam(torch_models.adam_groups(model, spec["weight_decay"]), lr=lr)
 
 
 def evaluate(model, x, y, batch=1000):
@@ -83,7 +79,7 @@ def train_epoch(model, spec, optimizer, agc, images, labels, generator):
     if spec.get("max_train_samples"):
         order = order[:math.ceil(spec["max_train_samples"] / batch) * batch]
     loss_of = F.nll_loss if spec["output"] == "log_softmax" else F.cross_entropy
-    clipped = [p for n, p in model.named_parameters() if "fc" not in n]
+    clipped = torch_models.agc_parameters(model)
     model.train()
     losses = []
     for start in range(0, len(order), batch):

@@ -40,14 +40,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from benchmarks.accuracy import spread
 from benchmarks.authors import TORCH_ENV, checks
 from benchmarks.authors.checks import CHECKOUTS, AuthorsError, check_torch, divider
 from benchmarks.statistics import welch_interval
@@ -207,17 +206,10 @@ def train_cached(variant: str, settings: dict, root: Path, python, timeout=TIMEO
     return {**files.read_json(path), "cached": False}
 
 
-def summary(values: list[float]) -> dict:
-    """`{"mean", "std" (sample), "n"}` of `values`."""
-    return {"mean": statistics.fmean(values) if values else math.nan,
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
-
-
 def compare(zoo: list[float], authors: list[float], confidence=CONFIDENCE) -> dict:
     """Zoo against authors' accuracies: both summaries, the Welch interval of
     zoo - authors and the verdict "within seed noise" when it contains 0."""
-    result = {"zoo": summary(zoo), "authors": summary(authors)}
+    result = {"zoo": spread(zoo), "authors": spread(authors)}
     if len(zoo) < 2 or len(authors) < 2:
         result["verdict"] = "inconclusive (needs 2 seeds a side)"
         return result

@@ -129,6 +129,22 @@ def pad_channels(images, channels):
     return torch.cat([images, zeros], dim=1)
 
 
+def agc_parameters(model):
+    """The parameters BNN_NoBN's `train.py` clips with AGC: every one whose name lacks
+    "fc" (the classifier)."""
+    return [p for name, p in model.named_parameters() if "fc" not in name]
+
+
+def adam_groups(model, weight_decay):
+    """BNN_NoBN `train.py`'s Adam parameter groups: `weight_decay` on every parameter
+    of rank 4 or whose name holds "conv", none on the others (empty groups dropped)."""
+    decayed = [p for n, p in model.named_parameters() if p.ndimension() == 4 or "conv" in n]
+    ids = {id(p) for p in decayed}
+    others = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": others}, {"params": decayed, "weight_decay": weight_decay}]
+    return [group for group in groups if group["params"]]
+
+
 def build(repo, root, file, factory, kwargs, divider, *, input_channels=3, size=32,
           num_classes=NUM_CLASSES):
     """The reference model `factory(**kwargs)` of `models/<file>.py`, with every channel

@@ -34,7 +34,7 @@ def make_step(spec: dict):
     clipped = None
     if spec["agc"] is not None:
         agc = torch_models.load_file("nobnref_agc", Path(spec["root"]) / "agc.py")
-        clipped = [p for name, p in model.named_parameters() if "fc" not in name]
+        clipped = torch_models.agc_parameters(model)
     x = torch.randn(spec["batch"], 3, spec["size"], spec["size"])
     y = torch.randint(0, torch_models.NUM_CLASSES, (spec["batch"],))
 

@@ -216,16 +216,9 @@ def _put(store, key, value, rng):
 def _optimizer(model, recipe):
     if recipe == "abn":
         return torch.optim.Adam(model.parameters(), lr=ABN_LR), None
-    # BNN_NoBN train.py: the decayed group is every rank-4 parameter or "conv" name.
-    decayed = [p for n, p in model.named_parameters() if p.ndimension() == 4 or "conv" in n]
-    ids = {id(p) for p in decayed}
-    others = [p for p in model.parameters() if id(p) not in ids]
-    optimizer = torch.optim.Adam(
-        [{"params": others}, {"params": decayed, "weight_decay": NOBN_WEIGHT_DECAY}],
-        lr=NOBN_LR,
-    )
-    clipped = [p for n, p in model.named_parameters() if "fc" not in n]
-    return optimizer, clipped
+    optimizer = torch.optim.Adam(torch_models.adam_groups(model, NOBN_WEIGHT_DECAY),
+                                 lr=NOBN_LR)
+    return optimizer, torch_models.agc_parameters(model)
 
 
 def _weight_margin(module):

@@ -56,7 +56,7 @@ SECTIONS = {
         plan, root, verbose)),
     "padding": ("padding", lambda plan, root, verbose, _: padding.run(plan, root, verbose)),
     "authors": ("authors", lambda plan, root, verbose, results, **options: authors.run(
-        plan, root, results["accuracy_runs"], **options)),
+        plan, root, results["accuracy_runs"], verbose=verbose, **options)),
     "gradients": ("gradients", lambda plan, *_: gradients.run(plan)),
     "balance": ("activation_balance", lambda plan, *_: balance.run(plan)),
     "cost": ("cost", lambda plan, *_: cost.run(plan)),

@@ -122,18 +122,53 @@ def test_variant_table_from_cached_runs(tmp_path):
         (tmp_path / f"{key}.json").write_text(json.dumps(record))
     entry = section.run_variant("binarynet_bn", zoo, paths, tmp_path,
                                 tmp_path / "no-python", 1)
-    assert "error" not in entry and len(entry["seeds"]) == 3
+    assert "error" not in entry and len(entry["seeds"]) == 3 and "reference" not in entry
     assert entry["last"]["interval"]["diff"] == pytest.approx(0.03)
     assert entry["best"]["zoo"]["mean"] == pytest.approx(0.83)
     assert entry["best"]["authors"]["mean"] == pytest.approx(0.81)
+    # the reference mode's zoo column: 0.78, 0.80, 0.82 (best +0.005) against 0.77-0.81
+    asked = []
+
+    def reference(run):
+        asked.append(run["seed"])
+        last = run["test_accuracy"] - 0.02
+        return {"test_accuracy": last, "best_test_accuracy": last + 0.005}
+
+    with_reference = section.run_variant("binarynet_bn", zoo, paths, tmp_path,
+                                         tmp_path / "no-python", 1, reference)
+    assert asked == [0, 1, 2]
+    assert with_reference["last"] == entry["last"]
+    assert with_reference["reference"]["last"]["interval"]["diff"] == pytest.approx(0.01)
+    assert with_reference["reference"]["best"]["zoo"]["mean"] == pytest.approx(0.805)
+    assert with_reference["reference"]["last"]["verdict"] == "within seed noise"
     results = {"authors": {"setup": {"torch": "2", "threads": 2, "image_size": 32,
                                      "commits": paths["commits"]},
                            "variants": {"binarynet_bn": entry}}}
     text = "\n".join(authors_report.section(results))
     assert "| binarynet_bn (`models/vgg_cifar10_binary.py`) | 0.25 | 2 | 32* | n/a | last | " \
            "82.00 +- 2.00 (3) | 79.00 +- 2.00 (3) | 3.00 [" in text
-    assert "**within seed noise**" in text and "| binarynet_bn | 2 | 84.00 | 85.00 | " \
+    assert "**within seed noise**" in text and "| binarynet_bn | 2 |  |  | 84.00 | 85.00 | " \
            "81.00 | 83.00 | 4 | yes |" in text
+    results["authors"]["variants"]["binarynet_bn"] = with_reference
+    text = "\n".join(authors_report.section(results))
+    assert "| binarynet_bn (`models/vgg_cifar10_binary.py`) | 0.25 | 2 | 32* | 0.0 | best | " \
+           "80.50 +- 2.00 (3) | 81.00 +- 2.00 (3) | -0.50 [" in text
+    assert "| binarynet_bn | 2 | 82.00 | 82.50 | 84.00 | 85.00 | 81.00 | 83.00 | 4 | yes |" in text
+
+
+def test_vgg_first_layer_is_initialised_for_the_grey_channel(tmp_path):
+    paths = {"abn": tmp_path, "nobn": tmp_path, "data": lambda size: tmp_path / "d.npz",
+             "commits": {"abn": "a", "nobn": "b"}}
+    config = TrainConfig(model="reactnet18", norm="bf", width_multiplier=0.125, epochs=2,
+                         augment=False)
+    (tmp_path / "config.json").write_text(config.to_json())
+    for name, expected in (("binarynet_bn", 1), ("binarynet_abn", 1),
+                           ("reactnet18_bf", None)):
+        settings = section.run_settings(section.VARIANTS[name], tmp_path, paths)
+        assert settings.get("init_channels") == expected, name
+    # the setting names the run: runs drawn with fan-in 27 are not read back
+    assert section.run_key("binarynet_bn", {**SETTINGS, "init_channels": 1}) != \
+        section.run_key("binarynet_bn", SETTINGS)
 
 
 def test_skipped_without_checkouts(tmp_path):

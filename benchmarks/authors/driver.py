@@ -8,7 +8,9 @@ variant (checkout, module file, factory, what the model returns), the zoo run's 
 `output_path`. The loop is ours; the model, its layers and (for AGC) `agc.py`'s
 `adaptive_clip_grad` are the authors', imported from the checkout:
 
-- weights initialised after `torch.manual_seed(seed)`; each epoch a permutation of the
+- weights initialised after `torch.manual_seed(seed)` (with `init_channels`, gushan/ABN's
+  VGG first layer redrawn as a layer of that many input channels:
+  `torch_models.init_as_channels`); each epoch a permutation of the
   training images from a `torch.Generator` seeded with `seed`, of which the first
   `max_train_samples` (rounded up to whole batches, as the zoo's runs) are trained on;
 - the loss: cross-entropy of the logits (BNN_NoBN), the negative log-likelihood of
@@ -102,7 +104,8 @@ def train(spec):
     torch.manual_seed(spec["seed"])
     model = torch_models.build(spec["repo"], spec["checkout"], spec["file"], spec["factory"],
                                spec["kwargs"], spec["divider"], input_channels=channels,
-                               size=spec["image_size"])
+                               size=spec["image_size"],
+                               init_channels=spec.get("init_channels"))
     agc = torch_models.load_file("nobnref_agc", Path(spec["nobn_checkout"]) / "agc.py")
     generator = torch.Generator().manual_seed(spec["seed"])
     optimizer = make_optimizer(model, spec, 0)

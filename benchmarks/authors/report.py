@@ -41,8 +41,21 @@ def adaptation(section: dict) -> str:
         "parameter whose name lacks \"fc\", with the zoo run's clip factor. Test "
         "accuracy after every epoch; \"last\" is the final epoch's, \"best\" the "
         "highest. The authors' binary convolutions pad with 0; the zoo's with its "
-        "run's `pad_values` (column `zoo pad`)."
+        "run's `pad_values` (column `zoo pad`): each authors' run is set beside the "
+        "zoo in its reference mode (`pad_values=0.0`, the same seed and recipe, "
+        "trained for this section) and beside section 1's run (1.0, LCE's fast "
+        "form). gushan/ABN's VGG first layer, built for 3 channels, is drawn as "
+        "torch draws a 1-channel layer (U(+-1/3) from fan-in 9, not U(+-1/sqrt(27)) "
+        "from 27), as the zoo's first layer on the grey image is."
     )
+
+
+def forms(entry: dict) -> list[tuple]:
+    """`(zoo pad, comparisons)` of a variant: the reference mode first (zero padding,
+    as the authors' code) when it ran, then section 1's runs."""
+    pad = "n/a" if entry["zoo_pad_values"] is None else entry["zoo_pad_values"]
+    reference = [(0.0, entry["reference"])] if "reference" in entry else []
+    return reference + [(pad, {epoch: entry[epoch] for epoch in ("last", "best")})]
 
 
 def summary_rows(section: dict, pct) -> list[list]:
@@ -52,23 +65,24 @@ def summary_rows(section: dict, pct) -> list[list]:
         if not entry["seeds"]:
             rows.append([label, *[""] * 8, entry.get("error", "no zoo run")])
             continue
-        for epoch in ("last", "best"):
-            result = entry[epoch]
-            zoo, authors = result["zoo"], result["authors"]
-            interval = result.get("interval")
-            rows.append([
-                label, entry["width_multiplier"], entry["epochs"],
-                f"{entry['image_size']}{'' if entry['zoo_image_size'] else '*'}",
-                "n/a" if entry["zoo_pad_values"] is None else entry["zoo_pad_values"], epoch,
-                f"{pct(zoo['mean'])} +- {pct(zoo['std'])} ({zoo['n']})",
-                f"{pct(authors['mean'])} +- {pct(authors['std'])} ({authors['n']})",
-                "" if interval is None else
-                f"{pct(interval['diff'])} [{pct(interval['low'])}, "
-                f"{pct(interval['high'])}], df "
-                + ("n/a" if interval["df"] is None else f"{interval['df']:.1f}"),
-                f"**{result['verdict']}**" + (f" ({entry['error']})"
-                                              if entry.get("error") else ""),
-            ])
+        for pad, comparisons in forms(entry):
+            for epoch in ("last", "best"):
+                result = comparisons[epoch]
+                zoo, authors = result["zoo"], result["authors"]
+                interval = result.get("interval")
+                rows.append([
+                    label, entry["width_multiplier"], entry["epochs"],
+                    f"{entry['image_size']}{'' if entry['zoo_image_size'] else '*'}",
+                    pad, epoch,
+                    f"{pct(zoo['mean'])} +- {pct(zoo['std'])} ({zoo['n']})",
+                    f"{pct(authors['mean'])} +- {pct(authors['std'])} ({authors['n']})",
+                    "" if interval is None else
+                    f"{pct(interval['diff'])} [{pct(interval['low'])}, "
+                    f"{pct(interval['high'])}], df "
+                    + ("n/a" if interval["df"] is None else f"{interval['df']:.1f}"),
+                    f"**{result['verdict']}**" + (f" ({entry['error']})"
+                                                  if entry.get("error") else ""),
+                ])
     return rows
 
 
@@ -78,7 +92,11 @@ def seed_rows(section: dict, pct) -> list[list]:
         for run in entry["seeds"]:
             authors = run["authors"]
             seconds = sum(authors["epoch_seconds"]) / len(authors["epoch_seconds"])
-            rows.append([name, run["seed"], pct(run["zoo"]["last"]), pct(run["zoo"]["best"]),
+            reference = run.get("zoo_reference")
+            rows.append([name, run["seed"],
+                         *([pct(reference["last"]), pct(reference["best"])]
+                           if reference else ["", ""]),
+                         pct(run["zoo"]["last"]), pct(run["zoo"]["best"]),
                          pct(authors["last"]), pct(authors["best"]), f"{seconds:.0f}",
                          "yes" if authors.get("cached") else "no"])
     return rows
@@ -98,6 +116,7 @@ def section(results: dict) -> list[str]:
         *table(["variant (authors' module)", "width", "epochs", "image", "zoo pad",
                 "epoch", "zoo", "authors", "zoo - authors [95 % CI]", "verdict"],
                summary_rows(entry, pct)),
-        *table(["variant", "seed", "zoo last", "zoo best", "authors last", "authors best",
-                "authors s / epoch", "cached"], seed_rows(entry, pct)),
+        *table(["variant", "seed", "zoo pad 0 last", "zoo pad 0 best", "zoo last",
+                "zoo best", "authors last", "authors best", "authors s / epoch", "cached"],
+               seed_rows(entry, pct)),
     ]

@@ -5,12 +5,16 @@ norm, width and epochs, one per seed) this section trains the authors' model fro
 local checkout (gushan/ABN, VITA-Group/BNN_NoBN) in a separate PyTorch process
 (`benchmarks.authors.driver`), on the very pixels the zoo run saw and with the zoo
 run's recipe read from its `config.json`, and puts both accuracies side by side with a
-Welch 95 % interval of zoo - authors (`benchmarks.statistics.welch_interval`).
+Welch 95 % interval of zoo - authors (`benchmarks.statistics.welch_interval`). The
+zoo column comes twice: section 1's runs (`pad_values=1.0`, LCE's fast form) and the
+same runs in the reference mode (`pad_values=0.0`: the authors' zero padding), which
+this section trains (`reference_runs`; section 1b's runs where they agree).
 
 How the authors' models are adapted (at run time, never a copy of their code; see
 `benchmarks.authors.torch_models.build`): every channel count divided by
 `divider = 1 / width_multiplier`, the RGB input replaced by 1 channel (constructor
-patch; gushan/ABN's VGG gets it as channel 0 of 3, `torch_models.model_channels`),
+patch; gushan/ABN's VGG gets it as channel 0 of 3, `torch_models.model_channels`,
+its first layer drawn as torch draws a 1-channel layer, `init_channels`),
 Fashion-MNIST bilinearly resized to the zoo run's `image_size` (32;
 `export_data`, the arrays of `larq_nobn.data.load(..., image_size=32,
 training=False)`), gushan/ABN's VGG with `infl_ratio` 1 and the flatten size of the
@@ -46,6 +50,7 @@ import sys
 from pathlib import Path
 
 import larq_nobn  # noqa: F401  (Keras 2 before TensorFlow)
+from benchmarks import accuracy
 from benchmarks.accuracy import spread
 from benchmarks.authors import TORCH_ENV, checks
 from benchmarks.authors.checks import CHECKOUTS, AuthorsError, check_torch, divider
@@ -67,15 +72,18 @@ TIMEOUT = 4 * 3600
 CONFIDENCE = 0.95
 
 #: `{name: spec}`: the checkout (`repo`: "abn" or "nobn"), module file and factory of
-#: the authors' model, the zoo variant it mirrors and what its forward returns.
+#: the authors' model, the zoo variant it mirrors, what its forward returns and, for
+#: gushan/ABN's VGG (built for 3 channels, `torch_models.model_channels`), the input
+#: channels its first layer is initialised for (`init_channels`: the grey image's 1,
+#: as the zoo's first layer; `torch_models.init_as_channels`).
 VARIANTS = {
     "binarynet_bn": dict(
         repo="abn", file="vgg_cifar10_binary", factory="vgg_cifar10_binary", kwargs={},
-        model="binarynet", norm="bn", output="log_softmax",
+        model="binarynet", norm="bn", output="log_softmax", init_channels=1,
     ),
     "binarynet_abn": dict(
         repo="abn", file="vgg_abn_cifar10_binary", factory="vgg_abn_cifar10_binary",
-        kwargs={}, model="binarynet", norm="abn", output="log_softmax",
+        kwargs={}, model="binarynet", norm="abn", output="log_softmax", init_channels=1,
     ),
     "reactnet18_bf": dict(
         repo="nobn", file="Qaw_reactnet_18_bf", factory="birealnet18",
@@ -235,11 +243,18 @@ def run_settings(spec: dict, run_dir, paths: dict) -> dict:
         divider=divider(settings["width_multiplier"]), threads=THREADS,
         data=str(paths["data"](settings["image_size"])), checkout=str(paths[spec["repo"]]),
         nobn_checkout=str(paths["nobn"]), commit=paths["commits"][spec["repo"]])
+    if spec.get("init_channels"):
+        settings["init_channels"] = spec["init_channels"]
     return settings
 
 
-def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dict:
-    """Every seed of one variant: the zoo's and the authors' records side by side."""
+def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout,
+                reference=None) -> dict:
+    """Every seed of one variant: the zoo's and the authors' records side by side.
+
+    `reference(zoo_run)`, when given, returns the record of the zoo run's reference
+    mode (`pad_values=0.0`, zero padding as the authors' code), a second zoo column
+    compared with the authors' under `entry["reference"]`."""
     spec = VARIANTS[name]
     runs = mirrored(zoo_runs, spec)
     entry = {"model": spec["model"], "norm": spec["norm"], "repository":
@@ -253,11 +268,11 @@ def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dic
             logger.warning("%s", error)
             entry["error"] = str(error)
             break
-        zoo_best = zoo.get("best_test_accuracy") or max(
-            zoo["curves"].get("val_accuracy") or [zoo["test_accuracy"]])
-        entry["seeds"].append({"seed": zoo["seed"], "settings": settings,
-                               "zoo": {"last": zoo["test_accuracy"], "best": zoo_best},
-                               "authors": authors})
+        seed = {"seed": zoo["seed"], "settings": settings, "zoo": epochs(zoo),
+                "authors": authors}
+        if reference is not None:
+            seed["zoo_reference"] = epochs(reference(zoo))
+        entry["seeds"].append(seed)
     if entry["seeds"]:
         first = entry["seeds"][0]["settings"]
         entry.update({key: first[key] for key in ("width_multiplier", "epochs", "image_size",
@@ -265,14 +280,40 @@ def run_variant(name, zoo_runs, paths: dict, root: Path, python, timeout) -> dic
     for epoch in ("last", "best"):
         entry[epoch] = compare([s["zoo"][epoch] for s in entry["seeds"]],
                                [s["authors"][epoch] for s in entry["seeds"]])
+    if reference is not None and entry["seeds"]:
+        entry["reference"] = {
+            epoch: compare([s["zoo_reference"][epoch] for s in entry["seeds"]],
+                           [s["authors"][epoch] for s in entry["seeds"]])
+            for epoch in ("last", "best")}
     return entry
 
 
+def epochs(zoo: dict) -> dict:
+    """`{"last", "best"}` test accuracy of a zoo run's record."""
+    best = zoo.get("best_test_accuracy") or max(
+        zoo.get("curves", {}).get("val_accuracy") or [zoo["test_accuracy"]])
+    return {"last": zoo["test_accuracy"], "best": best}
+
+
+def reference_runs(plan, runs_root, verbose: int = 2):
+    """`reference(zoo_run)` for `run_variant`: the zoo run trained again (or read back
+    from the run cache) with `pad_values=0.0`, as section 1b trains it."""
+
+    def reference(zoo: dict) -> dict:
+        settings = accuracy.settings(plan, zoo["model"], zoo["norm"], zoo["seed"],
+                                     pad_values=0.0)
+        return accuracy.train_cached(settings, Path(runs_root), verbose)
+
+    return reference
+
+
 def run(plan, runs_root, zoo_runs: list[dict], abn_checkout=None, nobn_checkout=None,
-        torch_python=None, timeout=TIMEOUT) -> dict:
+        torch_python=None, timeout=TIMEOUT, verbose: int = 2) -> dict:
     """The section: `{"skipped": note}` without both checkouts, else `{"setup",
-    "variants": {name: run_variant(...)}}`. `plan` is not read (the zoo runs carry
-    their sizes); it keeps the signature of the other sections.
+    "variants": {name: run_variant(...)}}`: the authors' runs beside section 1's zoo
+    runs (`zoo_runs`, the default `pad_values=1.0`) and beside the same zoo runs in
+    the reference mode (`pad_values=0.0`, trained with `plan` into `runs_root` by
+    `reference_runs`).
 
     # Raises
         AuthorsError: A checkout or the torch interpreter is unusable.
@@ -288,7 +329,8 @@ def run(plan, runs_root, zoo_runs: list[dict], abn_checkout=None, nobn_checkout=
     root = Path(runs_root) / "authors"
     paths["data"] = lambda size: export_data(root / f"fashion_mnist-{size}.npz", size)
     paths["commits"] = {repo: checkout_commit(paths[repo]) for repo in CHECKOUTS}
-    variants = {name: run_variant(name, zoo_runs, paths, root, python, timeout)
+    reference = reference_runs(plan, runs_root, verbose)
+    variants = {name: run_variant(name, zoo_runs, paths, root, python, timeout, reference)
                 for name in VARIANTS}
     setup = {"torch": version, "threads": THREADS,
              "confidence": CONFIDENCE, "commits": paths["commits"]}

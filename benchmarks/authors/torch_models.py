@@ -118,6 +118,29 @@ def model_channels(file, channels):
     return 3 if file.startswith("vgg") and channels < 3 else channels
 
 
+def init_as_channels(model, channels):
+    """Re-draws the first convolution of `model` as torch draws one with `channels`
+    input channels (`nn.Conv2d`'s default, U(+-1/sqrt(fan_in)) for kernel and bias,
+    fan-in `channels x k x k`), the weights of its other input channels zero.
+
+    For gushan/ABN's VGG built with 3 input channels for a grey image
+    (`model_channels`): torch would draw its first layer with fan-in 27, a 1-channel
+    layer (and the zoo's `init="reference"`) with fan-in 9, a sqrt(3) wider range. The
+    first layer's weights are binarized, so the range sets how far Adam's steps must
+    take a weight to flip its sign."""
+    import torch
+
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    fresh = nn.Conv2d(channels, conv.out_channels, conv.kernel_size,
+                      bias=conv.bias is not None)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :channels] = fresh.weight
+        if conv.bias is not None:
+            conv.bias.copy_(fresh.bias)
+    return model
+
+
 def pad_channels(images, channels):
     """NCHW `images` with zero channels appended up to `channels`."""
     import torch
@@ -146,9 +169,11 @@ def adam_groups(model, weight_decay):
 
 
 def build(repo, root, file, factory, kwargs, divider, *, input_channels=3, size=32,
-          num_classes=NUM_CLASSES):
+          num_classes=NUM_CLASSES, init_channels=None):
     """The reference model `factory(**kwargs)` of `models/<file>.py`, with every channel
-    count divided by `divider` and `input_channels` input channels.
+    count divided by `divider` and `input_channels` input channels; with
+    `init_channels`, its first convolution drawn as one of that many input channels
+    (`init_as_channels`).
 
     gushan/ABN's VGG widens its first five convs by `infl_ratio` (3) and flattens with
     `view(-1, 512 * (input_size // 8) ** 2)`: the ratio is set to 1 (the zoo's
@@ -163,6 +188,8 @@ def build(repo, root, file, factory, kwargs, divider, *, input_channels=3, size=
            and issubclass(v, nn.Module) and v.__name__.startswith("VGG")][0]
     cls.infl_ratio = property(lambda self: 1, lambda self, value: None)
     model = getattr(module, factory)(num_classes=num_classes, input_size=size)
+    if init_channels is not None:
+        init_as_channels(model, init_channels)
     flat = (512 // divider) * (size // 8) ** 2
     model.input_size = 8 * int(round((flat / 512) ** 0.5))
     if 512 * (model.input_size // 8) ** 2 != flat:

@@ -8,40 +8,35 @@ below the papers' full-width CIFAR runs; `FULL` trains on 10,000 of the 60,000 t
 images an epoch (a fresh shuffled draw each epoch) and tests on the first 5,000 of the
 10,000 test images.
 
-Budget of `FULL` on 2 cores from an empty run cache. Measured (2026-12-06, this
-project's 2-core machine at load average 9.5-13 from other jobs): each model at its
-width, 32x32, two epochs of 3,840 training and 2,000 test images. At that load the wall
-times are about 2.5x the process's CPU time; the table counts CPU time, which does not
-depend on the load (v1's full report took wall times at or below its CPU time at load
-2.6-4). An epoch costs `(train + test / 3) x` the measured CPU time per image (a test
-image: about a third of a training step); a run adds its measured overhead (build,
-tracing, saving). The authors' side-by-side section is assumed to cost what the zoo
-runs it mirrors cost.
+Budget of `FULL` on 2 cores from an empty run cache, measured by the committed report
+(2026-12-06, this project's 2-core machine). The training runs were made in several
+invocations, two of them side by side for part of the time (load 2-4); the table sums
+each run's own training wall time (`train_seconds` of its `metrics.json`, the authors'
+`epoch_seconds`), which overstates what one invocation alone takes, since two runs
+sharing the cores each took longer. The other sections ran in one invocation on a
+quiet machine (load 1.5-1.7), as the report's header says.
 
-| piece | CPU per epoch / run | runs | min |
-|---|---:|---:|---:|
-| 1. BinaryNet x0.25 (2.8 ms an image), 4 norms x 5 seeds x 3 epochs | 33 s / 107 s | 20 | 36 |
-| 1. ResNet-18 (ABN paper) x0.125 (2.2 ms), 3 norms x 5 seeds x 3 epochs | 26 s / 84 s | 15 | 21 |
-| 1. ReActNet-18 x0.125 (2.0 ms), 3 norms x 5 seeds x 3 epochs | 23 s / 93 s | 15 | 23 |
-| 1b. BinaryNet bn, `pad_values=0.0`, 3 seeds (1.0: section 1's) | 33 s / 107 s | 3 | 5 |
-| 5. BinaryNet bn, bf x batch 16, 128 x 3 seeds x 2 epochs (note 1) | 33 s / 74 s | 12 | 15 |
-| authors' code: BinaryNet bn, abn x 5 seeds; ReActNet-18 bf x 5 seeds | as above | 15 | 26 |
-| 2-4, 6-8 (v1: 13 min; section 6 now converts 10 variants, not 8) (note 2) | | | 15 |
-| `authors_cost` (with the checkouts; its own measurement, wall at load 6-8.5) | | | 7 |
-| total | | 80 | 148 |
+| piece | runs | min |
+|---|---:|---:|
+| 1. BinaryNet x0.25, 4 norms x 5 seeds x 3 epochs | 20 | 43 |
+| 1. ResNet-18 (ABN paper) x0.125, 3 norms x 5 seeds x 3 epochs | 15 | 20 |
+| 1. ReActNet-18 x0.125, 3 norms x 5 seeds x 3 epochs | 15 | 24 |
+| 1b. BinaryNet bn, `pad_values=0.0`, 3 seeds (1.0: section 1's) | 3 | 10 |
+| authors' code: BinaryNet bn, abn; ReActNet-18 bf; 5 seeds each | 15 | 28 |
+| authors: the zoo's reference mode (`pad_values=0.0`) of the same 15 (3: 1b's) | 12 | 12 |
+| 5. BinaryNet bn, bf x batch 16, 128 x 3 seeds x 2 epochs | 12 | 18 |
+| 2-4, 6-8 (gradients 0.1, balance 2.3, cost 6.6, inference 4.9, pipelines 0.1) | | 14 |
+| `authors_cost` (with the checkouts) | | 1.6 |
+| total | 92 | 171 |
 
-Note 1: at batch 16 an image costs about what it costs at 128 (measured: 11.4 against
-12.6 CPU seconds an epoch of the timing's size).
-
-Note 2: the 15 minutes are the issue's allowance, not a measurement of this plan;
-`section_seconds` of the next full run says. `--quick` from an empty cache took 7.8 min
-at load 1.7-3 (2026-12-06; section 1: 1.6 min, 1b: 0.1, 4: 1.8, 5: 0.5, 6: 3.0), and
-18.2 min at load 5-7 (4: 4.7, 6: 6.1).
-
-At the load of the measurement (9.5-13) the same plan would take about 2.5x as long;
-the report is resumable (`benchmarks.accuracy` caches every run), so it can span
-several invocations. `--quick` trains all three models (the ResNet-18s with two norms
-and one seed) and `--tiny` BinaryNet only, at smaller widths, 1 epoch and fewer seeds.
+So the full report fits the 3 hours from an empty cache, with little to spare; it is
+resumable (`benchmarks.accuracy` and the authors' section cache every finished run, an
+interrupted zoo run resumes from its checkpoint), so it can span several invocations.
+Without the checkouts it skips the authors' 27 runs (about 40 min). `--quick` from an
+empty cache took 6.9 min at load 0.7-1.0 (2026-12-06; accuracy 1.4, cost 2.0,
+inference 2.6, without the checkouts); `--quick` trains all three models (the
+ResNet-18s with two norms and one seed) and `--tiny` BinaryNet only, at smaller
+widths, 1 epoch and fewer seeds.
 """
 
 from __future__ import annotations
@@ -147,7 +142,8 @@ class Plan:
     # the authors' PyTorch code, per model family its width (1 / width divides the
     # authors' channel counts), the batch of `authors_cost_image`-pixel RGB images, the
     # alternating rounds, steps per round and side, and the threads of each side.
-    # Measured at these sizes: 430 s for the 6 pairs (2026-12-06, 2 cores, load 6-8.5).
+    # Measured at these sizes: 430 s for the 6 pairs at load 6-8.5, 99 s at load 1.5
+    # (2026-12-06, 2 cores).
     authors_cost_binarynet_width: float = 0.25
     authors_cost_resnet18_width: float = 0.25
     authors_cost_reactnet18_width: float = 0.125

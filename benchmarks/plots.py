@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 COLORS = {"bn": "tab:blue", "abn": "tab:orange", "bf": "tab:green", "none": "tab:red"}
 
@@ -38,6 +39,7 @@ def accuracy_curves(records: list[dict], path: Path) -> Path:
                       color=COLORS.get(run["norm"]), alpha=0.7, label=label)
         axis.set(title=f"{LABELS.get(model, model)} x{run['width_multiplier']}",
                  xlabel="epoch", ylabel="test accuracy (%)")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     return _save(figure, path)
 

@@ -29,8 +29,14 @@ quiet machine (load 1.5-1.7), as the report's header says.
 | `authors_cost` (with the checkouts) | | 1.6 |
 | total | 92 | 171 |
 
-So the full report fits the 3 hours from an empty cache, with little to spare; it is
-resumable (`benchmarks.accuracy` and the authors' section cache every finished run, an
+Each zoo run adds about 15 s of building, evaluating and saving to its training time
+(section 5: 1,249 s of section wall time for 1,062 s of training), about 20 min for
+the 77 zoo runs, so the serial sum of what was measured is about 3.2 hours. Those
+training times are inflated where two invocations shared the cores: a BinaryNet x0.25
+epoch took 17-21 s alone at load 1 and about 36 s shared (128 s a section-1 BinaryNet
+run on average). One invocation alone on a quiet machine is therefore expected to stay
+under the 3 hours; it was not measured in one piece. The report is resumable
+(`benchmarks.accuracy` and the authors' section cache every finished run, an
 interrupted zoo run resumes from its checkpoint), so it can span several invocations.
 Without the checkouts it skips the authors' 27 runs (about 40 min). `--quick` from an
 empty cache took 6.9 min at load 0.7-1.0 (2026-12-06; accuracy 1.4, cost 2.0,

@@ -39,6 +39,11 @@ def pct(value) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
 
 
+def count(n: int, noun: str) -> str:
+    """`n` and `noun`, plural unless `n` is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -53,8 +58,7 @@ def scale(plan: dict) -> list[str]:
         width, epochs = (plan[field] for field in MODEL_FIELDS[model])
         seeds = plan["seeds"] if model == "binarynet" else (
             plan["residual_seeds"] or plan["seeds"])
-        lines.append(f"  - {LABELS.get(model, model)} x{width}: {epochs} "
-                     f"epoch{'' if epochs == 1 else 's'}, "
+        lines.append(f"  - {LABELS.get(model, model)} x{width}: {count(epochs, 'epoch')}, "
                      f"{', '.join(norms)}, seeds {', '.join(map(str, seeds))}")
     size = plan["image_size"]
     lines.append(
@@ -278,9 +282,8 @@ def batch_section(results: dict) -> list[str]:
     return [
         "## 5. Batch-size independence",
         "",
-        f"BinaryNet x{plan['binarynet_width']}, {plan['batch_epochs']} "
-        f"epoch{'' if plan['batch_epochs'] == 1 else 's'} at each "
-        f"batch size on the same {plan['batch_train_samples'] or 60000} training images "
+        f"BinaryNet x{plan['binarynet_width']}, {count(plan['batch_epochs'], 'epoch')} at "
+        f"each batch size on the same {plan['batch_train_samples'] or 60000} training images "
         f"({plan['image_size']}x{plan['image_size']}), seeds "
         f"{', '.join(map(str, plan['batch_seeds']))}; the learning rate scales with the "
         "batch (" + ", ".join(f"{rates[b]:g} at {b}" for b in sizes) + "), so every run "

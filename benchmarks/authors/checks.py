@@ -18,13 +18,16 @@ class AuthorsError(ValueError):
     message says which and why)."""
 
 
-def check_checkout(path, repo: str, files) -> Path:
+def check_checkout(path, repo: str, modules) -> Path:
     """`path` as a `Path` after checking that it is a `CHECKOUTS[repo]` checkout with
-    every one of `files` (paths relative to the checkout).
+    `models/<module>.py` for every one of `modules` and, for BNN_NoBN, its `agc.py`
+    (both authors' sections clip with it).
 
     # Raises
         AuthorsError: No path, not a folder, or a file is missing.
     """
+    files = [f"models/{module}.py" for module in modules]
+    files += ["agc.py"] if repo == "nobn" else []
     if path is None:
         raise AuthorsError(f"{OPTIONS[repo]} is needed: the path of a {CHECKOUTS[repo]} "
                            "checkout.")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from benchmarks import timing
 from benchmarks.authors import TORCH_ENV, checks
+from benchmarks.models import LABELS
 
 LEARNING_RATE = 1e-3
 WARMUP = 2
@@ -54,9 +55,6 @@ PAIRS = {
     "reactnet18_bf": ("reactnet18", "bf", "authors_cost_reactnet18_width",
                       ("nobn", "Qaw_reactnet_18_bf", "birealnet18", {"imagenet": False})),
 }
-LABELS = {"binarynet": "BinaryNet", "resnet18": "ResNet-18 (ABN paper)",
-          "reactnet18": "ReActNet-18"}
-#: The file each checkout must hold (the option that names it, for the errors).
 HERE = Path(__file__).resolve().parent
 
 
@@ -68,9 +66,8 @@ def check_checkouts(abn_checkout, nobn_checkout, torch_python) -> None:
         checks.AuthorsError: one line naming the option, the path and what is wrong.
     """
     for repo, path in (("abn", abn_checkout), ("nobn", nobn_checkout)):
-        files = {f"models/{pair[3][1]}.py" for pair in PAIRS.values() if pair[3][0] == repo}
-        checks.check_checkout(path, repo, sorted(files) + (["agc.py"] if repo == "nobn"
-                                                             else []))
+        modules = {pair[3][1] for pair in PAIRS.values() if pair[3][0] == repo}
+        checks.check_checkout(path, repo, sorted(modules))
     if torch_python is None:
         raise checks.AuthorsError("--torch-python is needed: an interpreter with torch.")
     checks.check_torch(torch_python)
@@ -143,7 +140,7 @@ def markdown(results: dict) -> list[str]:
     rows = []
     for pair in (p for p in cost if p != "setup"):
         r = cost[pair]
-        model, norm = pair.rsplit("_", 1)
+        model, norm = PAIRS[pair][:2]
         rows.append(f"| {LABELS[model]} | {norm} | {r['width']:g} | "
                     f"{1000 * r['zoo_s']:.1f} | {1000 * r['authors_s']:.1f} | "
                     f"{r['ratio']:.2f} |")

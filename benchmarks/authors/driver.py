@@ -57,11 +57,17 @@ def load_arrays(path, max_test_samples, channels):
             torch.from_numpy(arrays["y_test"][test].astype(np.int64)))
 
 
-def make_optimizer(model, spec, epoch):
-    lr = spec["learning_rate"]
+def learning_rate(spec, epoch):
+    """The learning rate of `epoch` (0-based): constant, or `1 - (epoch + 1) / epochs`
+    of it with `linear_epoch`."""
     if spec["schedule"] == "linear_epoch":
-        lr *= 1 - (epoch + 1) / spec["epochs"]
-    return torch.optim.Adam(torch_models.adam_groups(model, spec["weight_decay"]), lr=lr)
+        return spec["learning_rate"] * (1 - (epoch + 1) / spec["epochs"])
+    return spec["learning_rate"]
+
+
+def make_optimizer(model, spec, epoch):
+    return torch.optim.Adam(torch_models.adam_groups(model, spec["weight_decay"]),
+                            lr=learning_rate(spec, epoch))
 
 
 def evaluate(model, x, y, batch=1000):
@@ -132,7 +138,7 @@ def train(spec):
 def set_lr(optimizer, spec, epoch):
     """`optimizer` (its moments kept) with the learning rate of `epoch`."""
     for group in optimizer.param_groups:
-        group["lr"] = spec["learning_rate"] * (1 - (epoch + 1) / spec["epochs"])
+        group["lr"] = learning_rate(spec, epoch)
     return optimizer
 
 

@@ -93,10 +93,9 @@ VARIANTS = {
 
 
 def check_checkout(path, repo: str) -> Path:
-    """`checks.check_checkout` for every model file of `VARIANTS` from `repo` (and
-    BNN_NoBN's `agc.py`)."""
-    wanted = [f"models/{v['file']}.py" for v in VARIANTS.values() if v["repo"] == repo]
-    return checks.check_checkout(path, repo, wanted + (["agc.py"] if repo == "nobn" else []))
+    """`checks.check_checkout` for every model file of `VARIANTS` from `repo`."""
+    return checks.check_checkout(
+        path, repo, [v["file"] for v in VARIANTS.values() if v["repo"] == repo])
 
 
 def recipe(config: dict) -> dict:

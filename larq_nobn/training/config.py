@@ -21,6 +21,7 @@ from larq_nobn.checks import check_pad_values
 from larq_nobn.optimizers.adam import EPSILON_PLACEMENTS
 from larq_nobn.training.recipes import RECIPES
 from larq_nobn.zoo.initialization import INITS
+from larq_nobn.zoo.registry import BUILDER_OPTIONS
 
 import numpy as np
 
@@ -371,7 +372,7 @@ class TrainConfig:
 
     def _validate_builder_options(self):
         options = zoo.get_model(self.model).options
-        for name in ("pad_values", "stride2_padding", "init"):
+        for name in BUILDER_OPTIONS:
             if getattr(self, name) is not None and name not in options:
                 takers = [m for m, s in zoo.REGISTRY.items() if name in s.options]
                 why = " (it has no stride-2 layers)" if (
